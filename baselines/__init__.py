@@ -1,0 +1,1 @@
+"""Baseline methods (Associative Embedding, Mask R-CNN keypoints) behind the bench method interface."""

@@ -1,0 +1,1 @@
+"""bench: train and score crowd pose methods on COCO-crowd files."""

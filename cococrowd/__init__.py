@@ -1,0 +1,5 @@
+"""cococrowd: curate COCO-crowd (crowded-scene crops of COCO person keypoints).
+
+This package never imports torch: curation runs on a machine without it.
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,334 @@
+"""Read, validate and atomically write COCO-format JSON files.
+
+Every error names the file and the JSON path of the bad value, e.g.
+``person_keypoints_val2014.json: annotations[812].bbox: width must be > 0``.
+Validation runs a vectorised fast path; only when that finds a problem does a
+slow per-item pass run to name the exact culprit.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import orjson
+
+
+class CocoFormatError(ValueError):
+    """A COCO file is malformed; the message names the file and JSON path."""
+
+    def __init__(self, source: str | os.PathLike, path: str, problem: str):
+        self.source, self.path, self.problem = str(source), path, problem
+        where = f"{self.source}: {path}: " if path else f"{self.source}: "
+        super().__init__(where + problem)
+
+
+# ---------------------------------------------------------------- reading
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file with orjson; fall back to the stdlib only to accept
+    the NaN/Infinity tokens that Python's json writes, so that validation can
+    name the field that holds them instead of reporting a parse error."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CocoFormatError(path, "", "file not found") from None
+    except IsADirectoryError:
+        raise CocoFormatError(path, "", "is a directory, expected a JSON file") from None
+    if not raw.strip():
+        raise CocoFormatError(path, "", "file is empty")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as fast_err:
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            msg = getattr(err, "msg", str(err))
+            line, col = getattr(err, "lineno", "?"), getattr(err, "colno", "?")
+            raise CocoFormatError(path, "", f"malformed JSON at line {line} column {col}: {msg}") from fast_err
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- writing
+
+def dump_json(obj: Any) -> bytes:
+    """Deterministic JSON bytes (same object -> same bytes), newline-terminated."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` only if
+    the block succeeds, so a failure never leaves a partial output file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(dump_json(obj))
+    return Path(path)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+# ---------------------------------------------------------------- validation
+
+@dataclass
+class KeypointSchema:
+    """The person category of a keypoint file: K comes from the file."""
+
+    category_id: int
+    keypoints: list[str]
+    skeleton: list[list[int]]
+    category: dict
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.keypoints)
+
+
+@dataclass
+class ValidatedDataset:
+    """A parsed COCO keypoint file plus what validation learned about it.
+
+    ``annotations`` holds only person annotations; ``skipped`` counts what was
+    dropped with a warning (reason -> count), for the manifest."""
+
+    source: str
+    data: dict
+    schema: KeypointSchema
+    images: list[dict]
+    annotations: list[dict]
+    image_index: dict[int, int]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _require_list(data: dict, key: str, source: str) -> list:
+    if key not in data:
+        raise CocoFormatError(source, key, "missing key (a COCO file needs images, annotations and categories)")
+    value = data[key]
+    if not isinstance(value, list):
+        raise CocoFormatError(source, key, f"must be a list, got {type(value).__name__}")
+    return value
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _person_schema(categories: list, source: str) -> KeypointSchema:
+    for i, cat in enumerate(categories):
+        if not isinstance(cat, dict):
+            raise CocoFormatError(source, f"categories[{i}]", "must be an object")
+        for key in ("id", "name"):
+            if key not in cat:
+                raise CocoFormatError(source, f"categories[{i}].{key}", "missing key")
+    persons = [(i, c) for i, c in enumerate(categories) if c["name"] == "person"]
+    if not persons:
+        names = ", ".join(repr(c["name"]) for c in categories) or "none"
+        raise CocoFormatError(source, "categories", f"no 'person' category (found {names}); cococrowd needs person keypoints")
+    i, cat = persons[0]
+    kps = cat.get("keypoints")
+    if not isinstance(kps, list) or not kps:
+        raise CocoFormatError(source, f"categories[{i}].keypoints",
+                              "the person category must list its keypoint names (is this a person_keypoints file?)")
+    skeleton = cat.get("skeleton") or []
+    return KeypointSchema(category_id=cat["id"], keypoints=list(kps), skeleton=skeleton, category=cat)
+
+
+def _check_image(img: Any, i: int, source: str) -> None:
+    where = f"images[{i}]"
+    if not isinstance(img, dict):
+        raise CocoFormatError(source, where, "must be an object")
+    for key in ("id", "width", "height", "file_name"):
+        if key not in img:
+            raise CocoFormatError(source, f"{where}.{key}", "missing key")
+    if not isinstance(img["id"], int) or isinstance(img["id"], bool):
+        raise CocoFormatError(source, f"{where}.id", f"must be an integer, got {img['id']!r}")
+    for key in ("width", "height"):
+        v = img[key]
+        if not _is_number(v) or not math.isfinite(v) or v <= 0:
+            raise CocoFormatError(source, f"{where}.{key}", f"must be a positive number, got {v!r}")
+    if not isinstance(img["file_name"], str) or not img["file_name"]:
+        raise CocoFormatError(source, f"{where}.file_name", "must be a non-empty string")
+
+
+def check_bbox(bbox: Any, where: str, source: str) -> None:
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        raise CocoFormatError(source, where, f"must be a list [x, y, width, height], got {bbox!r}")
+    for j, name in enumerate(("x", "y", "width", "height")):
+        v = bbox[j]
+        if not _is_number(v):
+            raise CocoFormatError(source, where, f"{name} must be a number, got {v!r}")
+        if math.isnan(v):
+            raise CocoFormatError(source, where, f"{name} is NaN")
+        if not math.isfinite(v):
+            raise CocoFormatError(source, where, f"{name} is infinite")
+    if bbox[2] <= 0:
+        raise CocoFormatError(source, where, f"width must be > 0, got {bbox[2]!r}")
+    if bbox[3] <= 0:
+        raise CocoFormatError(source, where, f"height must be > 0, got {bbox[3]!r}")
+
+
+def check_keypoints(kps: Any, k: int, where: str, source: str) -> None:
+    if not isinstance(kps, list):
+        raise CocoFormatError(source, where, f"must be a list of 3*K = {3 * k} numbers")
+    if len(kps) != 3 * k:
+        raise CocoFormatError(source, where,
+                              f"has {len(kps)} values, expected 3*K = {3 * k} for the {k} keypoints of the person category")
+    for j, v in enumerate(kps):
+        if not _is_number(v) or not math.isfinite(v):
+            raise CocoFormatError(source, f"{where}[{j}]", f"must be a finite number, got {v!r}")
+        if j % 3 == 2 and v not in (0, 1, 2):
+            raise CocoFormatError(source, f"{where}[{j}]", f"visibility flag must be 0, 1 or 2, got {v!r}")
+
+
+def _check_annotation(ann: Any, i: int, k: int, image_ids: dict, source: str) -> None:
+    where = f"annotations[{i}]"
+    if not isinstance(ann, dict):
+        raise CocoFormatError(source, where, "must be an object")
+    for key in ("id", "image_id", "category_id", "bbox"):
+        if key not in ann:
+            raise CocoFormatError(source, f"{where}.{key}", "missing key")
+    if not isinstance(ann["id"], int) or isinstance(ann["id"], bool):
+        raise CocoFormatError(source, f"{where}.id", f"must be an integer, got {ann['id']!r}")
+    if ann["image_id"] not in image_ids:
+        raise CocoFormatError(source, f"{where}.image_id", f"refers to unknown image id {ann['image_id']!r}")
+    check_bbox(ann["bbox"], f"{where}.bbox", source)
+    if "keypoints" not in ann:
+        raise CocoFormatError(source, f"{where}.keypoints", "missing key")
+    check_keypoints(ann["keypoints"], k, f"{where}.keypoints", source)
+    crowd = ann.get("iscrowd", 0)
+    if crowd not in (0, 1):
+        raise CocoFormatError(source, f"{where}.iscrowd", f"must be 0 or 1, got {crowd!r}")
+
+
+def _duplicate(ids: list, what: str, source: str) -> None:
+    seen: dict = {}
+    for i, v in enumerate(ids):
+        if v in seen:
+            raise CocoFormatError(source, f"{what}[{i}].id",
+                                  f"duplicate id {v!r} (also at {what}[{seen[v]}].id)")
+        seen[v] = i
+
+
+def validate_keypoint_dataset(data: Any, source: str | os.PathLike) -> ValidatedDataset:
+    """Check a parsed COCO person-keypoint file and keep its person annotations.
+
+    Raises :class:`CocoFormatError` on structural problems. Annotations of
+    other categories are skipped with a warning and counted (a user with a
+    mixed instances file would rather go on)."""
+    source = str(source)
+    if not isinstance(data, dict):
+        raise CocoFormatError(source, "", f"top level must be a JSON object, got {type(data).__name__}")
+    images = _require_list(data, "images", source)
+    anns = _require_list(data, "annotations", source)
+    cats = _require_list(data, "categories", source)
+    schema = _person_schema(cats, source)
+    k = schema.num_keypoints
+
+    # images: small (tens of thousands), checked one by one
+    for i, img in enumerate(images):
+        _check_image(img, i, source)
+    image_index = {img["id"]: i for i, img in enumerate(images)}
+    if len(image_index) != len(images):
+        _duplicate([img["id"] for img in images], "images", source)
+
+    skipped: dict[str, int] = {}
+    try:
+        cat_ids = [a["category_id"] for a in anns]
+    except (KeyError, TypeError):
+        for i, a in enumerate(anns):
+            if not isinstance(a, dict):
+                raise CocoFormatError(source, f"annotations[{i}]", "must be an object") from None
+            if "category_id" not in a:
+                raise CocoFormatError(source, f"annotations[{i}].category_id", "missing key") from None
+        raise
+    person_cat = schema.category_id
+    if all(c == person_cat for c in cat_ids):
+        persons = anns
+    else:
+        known = {c["id"] for c in cats}
+        unknown = [i for i, c in enumerate(cat_ids) if c not in known]
+        if unknown:
+            i = unknown[0]
+            raise CocoFormatError(source, f"annotations[{i}].category_id",
+                                  f"refers to unknown category id {cat_ids[i]!r}")
+        persons = [a for a, c in zip(anns, cat_ids) if c == person_cat]
+        n_other = len(anns) - len(persons)
+        skipped["non_person_annotations"] = n_other
+        warnings.warn(f"{source}: skipped {n_other} annotations of non-person categories", stacklevel=2)
+
+    # annotations: vectorised fast path, precise slow path on any doubt
+    ok = _fast_annotations_ok(persons, k, image_index)
+    if not ok:
+        positions = range(len(anns)) if persons is anns else [j for j, c in enumerate(cat_ids) if c == person_cat]
+        for a, i in zip(persons, positions):
+            _check_annotation(a, i, k, image_index, source)
+    if len({a["id"] for a in anns}) != len(anns):
+        _duplicate([a["id"] for a in anns], "annotations", source)
+    return ValidatedDataset(source=source, data=data, schema=schema, images=images,
+                            annotations=persons, image_index=image_index, skipped=skipped)
+
+
+def _fast_annotations_ok(anns: list, k: int, image_index: dict) -> bool:
+    """True when every annotation surely passes :func:`_check_annotation`'s
+    structural checks (keypoint values are checked when an annotation is used)."""
+    if not anns:
+        return True
+    try:
+        if not all(type(a) is dict for a in anns):
+            return False
+        ids = [a["id"] for a in anns]
+        if not all(type(v) is int for v in ids):
+            return False
+        if not all(a["image_id"] in image_index for a in anns):
+            return False
+        boxes = np.array([a["bbox"] for a in anns], dtype=np.float64)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            return False
+        if not np.isfinite(boxes).all() or (boxes[:, 2:] <= 0).any():
+            return False
+        lens = np.fromiter((len(a["keypoints"]) for a in anns), dtype=np.int64, count=len(anns))
+        if (lens != 3 * k).any():
+            return False
+        if not all(a.get("iscrowd", 0) in (0, 1) for a in anns):
+            return False
+        return True
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def load_keypoint_file(path: str | os.PathLike) -> ValidatedDataset:
+    """Read and validate a COCO person-keypoint file (COCO-17, CrowdPose-14, ...)."""
+    return validate_keypoint_dataset(read_json(path), path)
