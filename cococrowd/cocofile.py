@@ -67,9 +67,11 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
 
 # ---------------------------------------------------------------- writing
 
-def dump_json(obj: Any) -> bytes:
-    """Deterministic JSON bytes (same object -> same bytes), newline-terminated."""
-    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+def dump_json(obj: Any, indent: bool = False) -> bytes:
+    """Deterministic JSON bytes (same object -> same bytes), newline-terminated;
+    ``indent`` for small files people read (manifests, scores)."""
+    option = orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_INDENT_2 if indent else 0)
+    return orjson.dumps(obj, option=option) + b"\n"
 
 
 @contextlib.contextmanager
@@ -89,9 +91,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
+def write_json(path: str | os.PathLike, obj: Any, indent: bool = False) -> Path:
     with atomic_output(path) as tmp:
-        tmp.write_bytes(dump_json(obj))
+        tmp.write_bytes(dump_json(obj, indent))
     return Path(path)
 
 

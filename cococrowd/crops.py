@@ -1,0 +1,79 @@
+"""Cut crowd-region crops out of source images, in a process pool.
+
+Crops are PNG (lossless), so crop pixels equal the source pixels of the crop
+box. They are written into a staging folder that replaces the final folder
+only when every crop succeeded: a failure leaves no partial output.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+
+class ImageFileError(FileNotFoundError):
+    """A source image is missing, unreadable or not the size its JSON says."""
+
+
+def _cut_one_source(job: tuple[str, list[tuple[str, list[int]]], int, int, str]) -> int:
+    src, crops, width, height, stage = job
+    try:
+        with Image.open(src) as im:
+            im.load()
+            if im.size != (width, height):
+                raise ImageFileError(f"{src}: image is {im.size[0]}x{im.size[1]}, "
+                                     f"but the annotation file says {width}x{height}")
+            if im.mode not in ("RGB", "L"):
+                im = im.convert("RGB")
+            for name, (x, y, w, h) in crops:
+                im.crop((x, y, x + w, y + h)).save(os.path.join(stage, name), format="PNG")
+    except FileNotFoundError:
+        raise ImageFileError(f"{src}: source image not found") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise ImageFileError(f"{src}: cannot read image ({err})") from None
+    return len(crops)
+
+
+def source_jobs(images: list[dict], source_dir: Path) -> list[tuple[str, list, int, int]]:
+    """One job per source image (opened once for all of its regions)."""
+    by_source: dict[str, list] = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    for im in images:
+        key = im["source_file_name"]
+        by_source.setdefault(key, []).append((im["file_name"], im["crop_box"]))
+        sizes[key] = (im["source_width"], im["source_height"])
+    return [(str(source_dir / k), v, sizes[k][0], sizes[k][1]) for k, v in by_source.items()]
+
+
+def missing_sources(images: list[dict], source_dir: Path) -> set[str]:
+    return {im["source_file_name"] for im in images if not (source_dir / im["source_file_name"]).is_file()}
+
+
+def write_crops(images: list[dict], source_dir: Path, out_dir: Path, workers: int = 1,
+                progress: bool = True) -> int:
+    """Write every image's crop to ``out_dir`` (replaced whole on success)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+    try:
+        jobs = [j + (str(stage),) for j in source_jobs(images, source_dir)]
+        bar = tqdm(total=len(images), desc="crops", unit="img", disable=not progress)
+        if workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for n in pool.map(_cut_one_source, jobs, chunksize=max(1, len(jobs) // (workers * 8))):
+                    bar.update(n)
+        else:
+            for job in jobs:
+                bar.update(_cut_one_source(job))
+        bar.close()
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(stage, out_dir)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage)
+    return len(images)

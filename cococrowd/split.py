@@ -1,0 +1,82 @@
+"""Split a COCO-crowd file in two by a seeded draw of source images.
+
+Regions cut from one source image always land in the same half (they share
+pixels and people's context), so the draw is over source images: shuffled
+with the seed, then taken in that order into the first half until it holds
+``fraction`` of the regions.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .cocofile import CocoFormatError, atomic_output, dump_json, read_json
+
+REQUIRED_IMAGE_FIELDS = ("source_image_id", "crop_box", "num_people")
+
+
+def check_crowd_file(data, source) -> None:
+    """A COCO-crowd file: COCO keys plus the per-image crowd fields."""
+    if not isinstance(data, dict):
+        raise CocoFormatError(source, "", "top level must be a JSON object")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise CocoFormatError(source, key, "missing or not a list")
+    for n, im in enumerate(data["images"]):
+        for key in ("id",) + REQUIRED_IMAGE_FIELDS:
+            if key not in im:
+                raise CocoFormatError(source, f"images[{n}].{key}",
+                                      "missing key: not a COCO-crowd file (make one with `cococrowd build`)")
+
+
+def split_crowd(data: dict, *, fraction: float = 0.5, seed: int = 0, names=("val", "test")) -> tuple[dict, dict]:
+    if not 0 < fraction < 1:
+        raise ValueError(f"--fraction must be in (0, 1), got {fraction}")
+    sources = sorted({im["source_image_id"] for im in data["images"]})
+    per_source: dict = {}
+    for im in data["images"]:
+        per_source[im["source_image_id"]] = per_source.get(im["source_image_id"], 0) + 1
+    order = np.random.default_rng(seed).permutation(len(sources))
+    target = round(fraction * len(data["images"]))
+    first: set = set()
+    taken = 0
+    for k in order:
+        if taken >= target:
+            break
+        first.add(sources[k])
+        taken += per_source[sources[k]]
+    halves = []
+    for name, in_first in ((names[0], True), (names[1], False)):
+        images = [dict(im, split=name) for im in data["images"] if (im["source_image_id"] in first) == in_first]
+        ids = {im["id"] for im in images}
+        half = dict(data)
+        half["images"] = images
+        half["annotations"] = [a for a in data["annotations"] if a["image_id"] in ids]
+        half["crowd_info"] = dict(data.get("crowd_info") or {}, split=name)
+        halves.append(half)
+    return halves[0], halves[1]
+
+
+def run_split(path: str | Path, *, fraction: float = 0.5, seed: int = 0, names=("val", "test"),
+              out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Write ``<stem>_<name>.json`` for both halves; returns name -> path."""
+    path = Path(path)
+    if len(names) != 2 or names[0] == names[1]:
+        raise ValueError(f"--names needs two different names, got {list(names)}")
+    data = read_json(path)
+    check_crowd_file(data, path)
+    halves = split_crowd(data, fraction=fraction, seed=seed, names=names)
+    out_dir = Path(out_dir) if out_dir is not None else path.parent
+    image_dir = (data.get("crowd_info") or {}).get("image_dir")
+    if image_dir and out_dir.resolve() != path.parent.resolve():  # keep crops reachable
+        rebased = os.path.relpath(path.parent.resolve() / image_dir, out_dir.resolve())
+        for half in halves:
+            half["crowd_info"]["image_dir"] = rebased
+    targets = {name: out_dir / f"{path.stem}_{name}.json" for name in names}
+    # both halves or neither: the second rename happens only if both encoded
+    with atomic_output(targets[names[0]]) as t0, atomic_output(targets[names[1]]) as t1:
+        t0.write_bytes(dump_json(halves[0]))
+        t1.write_bytes(dump_json(halves[1]))
+    return targets
