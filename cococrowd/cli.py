@@ -1,7 +1,9 @@
 """`cococrowd` command line: parses options and calls the library; no logic here."""
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -31,3 +33,95 @@ def main():
 
 
 # Commands register below; each lives in the module that names it.
+
+
+# ---- download (cococrowd/download.py)
+
+from .download import SPLITS as _COCO_SPLITS  # noqa: E402  (light: urllib and tqdm only)
+
+
+@main.command("download")
+@click.option("--split", required=True, type=click.Choice(list(_COCO_SPLITS)),
+              help="COCO split whose person-keypoint annotations (and, with --images, images) to fetch.")
+@click.option("--root", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="COCO root folder: receives the archives, annotations/person_keypoints_<split>.json "
+                   "and <split>/ (what `build --coco-root` reads).")
+@click.option("--images", is_flag=True, help="Also fetch and unpack the split's image archive (GBs).")
+@click.option("--base-url", default=None, metavar="URL",
+              help="Server to fetch from (default $COCOCROWD_COCO_URL, else http://images.cocodataset.org).")
+@click.option("--remove-archives", is_flag=True, help="Delete each archive once it is unpacked.")
+@click.option("--retries", default=5, show_default=True, type=click.IntRange(0),
+              help="How often an interrupted transfer is resumed (HTTP Range) before giving up.")
+def download_cmd(split, root, images, base_url, remove_archives, retries):
+    """Fetch the official COCO archives (resumable, MD5-checked) and unpack them."""
+    from .download import DownloadError, download_split
+
+    try:
+        out = download_split(split, root, images=images, base_url=base_url, remove_archives=remove_archives,
+                             retries=retries, log=lambda msg: click.echo(msg, err=True))
+    except DownloadError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    click.echo(f"annotations: {out['annotations']}")
+    if out["images"] is not None:
+        click.echo(f"images: {out['images']}")
+
+
+@main.command()
+@click.option("--split", type=str, default=None,
+              help="COCO split to read from --coco-root: train2014, val2014, train2017 or val2017.")
+@click.option("--coco-root", type=click.Path(file_okay=False), default=None,
+              help="Folder in the standard COCO layout: annotations/person_keypoints_SPLIT.json and SPLIT/*.jpg.")
+@click.option("--annotations", type=click.Path(dir_okay=False), default=None,
+              help="Any COCO-format person keypoint file instead of --coco-root (e.g. CrowdPose, 14 keypoints).")
+@click.option("--images", type=click.Path(file_okay=False), default=None,
+              help="Source image folder for --annotations (default with --coco-root: COCO_ROOT/SPLIT).")
+@click.option("--out", type=click.Path(file_okay=False), default="coco_crowd", show_default=True,
+              help="Output folder: annotations/crowd_SPLIT.json, SPLIT/*.png crops, manifest_SPLIT.json.")
+@click.option("--iou", type=float, default=0.1, show_default=True,
+              help="Two person boxes pair when their IoU is >= this value (inclusive).")
+@click.option("--margin", type=float, default=0, show_default=True,
+              help="Pixels added on every side of a group's union box before clipping to the image.")
+@click.option("--workers", type=click.IntRange(min=1), default=min(4, os.cpu_count() or 1), show_default=True,
+              help="Processes that cut crops.")
+@click.option("--no-images", is_flag=True, help="Write the annotation file and manifest only, no crops.")
+@click.option("--skip-missing-images", is_flag=True,
+              help="Drop regions whose source image is missing (counted in the manifest) instead of failing.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def build(split, coco_root, annotations, images, out, iou, margin, workers, no_images, skip_missing_images, quiet):
+    """Curate COCO-crowd: pair person boxes with IoU >= --iou, merge pairs sharing a person into
+    groups, and cut each group's region into a new image with its people in crop coordinates."""
+    from .build import run_build
+
+    manifest = run_build(split=split, coco_root=coco_root, annotations=annotations, images=images, out=out,
+                         iou=iou, margin=margin, workers=workers, no_images=no_images,
+                         skip_missing_images=skip_missing_images, progress=not quiet,
+                         command=" ".join(["cococrowd", "build"] + sys.argv[2:]))
+    c = manifest["counts"]
+    click.echo(f"{c['regions']} crowd regions with {c['people_in_regions']} people from "
+               f"{c['source_images']} images / {c['source_people']} people -> {Path(out) / manifest['outputs']['annotations']}")
+    for reason, n in manifest["skipped"].items():
+        click.echo(f"skipped: {n} {reason.replace('_', ' ')}", err=True)
+
+
+@main.command()
+@click.option("--in", "in_file", type=click.Path(dir_okay=False), required=True,
+              help="COCO-crowd file written by `cococrowd build`.")
+@click.option("--fraction", type=float, default=0.5, show_default=True,
+              help="Share of regions drawn into the first half.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draw over source images.")
+@click.option("--names", nargs=2, type=str, default=("val", "test"), show_default=True,
+              help="Names of the two halves; files are written as STEM_NAME.json.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write the halves (default: beside the input).")
+def split(in_file, fraction, seed, names, out_dir):
+    """Split a COCO-crowd file in two (the paper: val2014 -> 3,336 val + 3,336 test) by a seeded
+    draw over source images, so that regions of one source image never fall into both halves."""
+    from .cocofile import read_json
+    from .split import run_split
+
+    paths = run_split(in_file, fraction=fraction, seed=seed, names=names, out_dir=out_dir)
+    for name, path in paths.items():
+        data = read_json(path)
+        people = sum(im["num_people"] for im in data["images"])
+        click.echo(f"{name}: {len(data['images'])} images, {people} people -> {path}")
