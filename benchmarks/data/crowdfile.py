@@ -1,0 +1,153 @@
+"""Read a COCO-crowd JSON into per-image training records.
+
+The file is validated as a COCO keypoint file by :mod:`cococrowd.cocofile`;
+here we check the COCO-crowd fields the data pipeline needs
+(``crowd_info.image_dir``, ``crowd_info.source_images``, each image's
+``crop_box`` / ``source_file_name``, each annotation's ``ignore``) and group
+annotations by image, in the file's annotation order. Every error names the
+file and the JSON path of the bad value.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cococrowd.cocofile import CocoFormatError, load_keypoint_file
+
+FORMAT_HINT = "is this a COCO-crowd file written by `cococrowd build`? (see docs/coco-crowd-format.md)"
+
+
+@dataclass(frozen=True)
+class Region:
+    """An area to leave out of the loss: a segmentation (polygons or RLE, in
+    crop coordinates) with the box as fallback when the segmentation is empty."""
+
+    segmentation: Any
+    bbox: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class CrowdImage:
+    """One COCO-crowd image (a crowd region) and its people, crop coordinates."""
+
+    id: int
+    position: int                 # index in the file's ``images`` list, for error messages
+    crop_path: Path
+    source_path: Path | None      # None when the file names no source folder
+    width: int
+    height: int
+    crop_box: tuple[float, float, float, float] | None  # x, y, w, h in source pixels
+    members: np.ndarray           # (P, K, 3) float64 keypoints of group members (ignore == 0)
+    member_regions: tuple[Region, ...]   # one per member, same order
+    ignore_regions: tuple[Region, ...]   # ignore == 1 or iscrowd == 1 annotations
+
+
+@dataclass(frozen=True)
+class CrowdFile:
+    source: str
+    keypoint_names: tuple[str, ...]
+    flip_permutation: np.ndarray  # (K,) channel k of a mirrored image holds keypoint flip_permutation[k]
+    images: tuple[CrowdImage, ...]
+
+
+def flip_permutation(names: list[str] | tuple[str, ...]) -> np.ndarray:
+    """For each keypoint, the index of its mirror partner. Names that differ
+    only by the word left/right pair up (``left_eye``/``right_eye``,
+    ``eye_left``, ``LeftEye``); abbreviations such as ``l_eye`` are not
+    guessed. Others (``nose``, ``head``, ``neck``) map to themselves."""
+    swap = {"left": "right", "right": "left", "Left": "Right", "Right": "Left", "LEFT": "RIGHT", "RIGHT": "LEFT"}
+    pattern = re.compile(r"(?<![A-Za-z])(left|right|Left|Right|LEFT|RIGHT)(?![a-z])")
+    index = {n: i for i, n in enumerate(names)}
+    perm = np.arange(len(names))
+    for i, n in enumerate(names):
+        partner = pattern.sub(lambda m: swap[m.group(1)], n)
+        if partner != n and partner in index:
+            perm[i] = index[partner]
+    return perm
+
+
+def _require(obj: dict, key: str, where: str, source: str) -> Any:
+    if key not in obj:
+        raise CocoFormatError(source, f"{where}.{key}" if where else key, f"missing key; {FORMAT_HINT}")
+    return obj[key]
+
+
+def _crop_box(img: dict, i: int, source: str) -> tuple[float, float, float, float]:
+    box = _require(img, "crop_box", f"images[{i}]", source)
+    ok = (isinstance(box, list) and len(box) == 4
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box))
+    if not ok or box[2] <= 0 or box[3] <= 0:
+        raise CocoFormatError(source, f"images[{i}].crop_box",
+                              f"must be [x, y, w, h] with w, h > 0 in source pixels, got {box!r}")
+    return tuple(float(v) for v in box)
+
+
+def _region(ann: dict) -> Region:
+    return Region(segmentation=ann.get("segmentation") or [], bbox=tuple(float(v) for v in ann["bbox"]))
+
+
+def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True) -> CrowdFile:
+    """Parse and check a COCO-crowd file. ``need_sources`` asks for the fields
+    that locate source pixels (``crop_box``, ``source_file_name``)."""
+    ds = load_keypoint_file(path)
+    source = ds.source
+    info = _require(ds.data, "crowd_info", "", source)
+    if not isinstance(info, dict):
+        raise CocoFormatError(source, "crowd_info", f"must be an object, got {type(info).__name__}")
+    image_dir = _require(info, "image_dir", "crowd_info", source)
+    if not isinstance(image_dir, str) or not image_dir:
+        raise CocoFormatError(source, "crowd_info.image_dir",
+                              f"must name the crops folder (relative to the JSON's folder), got {image_dir!r}")
+    source_dir = info.get("source_images")
+    if need_sources:
+        source_dir = _require(info, "source_images", "crowd_info", source)
+    if source_dir is not None and not isinstance(source_dir, str):
+        raise CocoFormatError(source, "crowd_info.source_images", f"must be a folder path or null, got {source_dir!r}")
+
+    json_dir = Path(path).resolve().parent
+    crops_dir = json_dir / image_dir
+    # the format writes an absolute folder; a relative one is read from the JSON's folder
+    sources_dir = (json_dir / source_dir) if source_dir else None
+    k = ds.schema.num_keypoints
+
+    per_image: dict[int, list[tuple[int, dict]]] = {img["id"]: [] for img in ds.images}
+    positions = {id(a): j for j, a in enumerate(ds.data["annotations"])}
+    for a in ds.annotations:
+        per_image[a["image_id"]].append((positions[id(a)], a))
+
+    images = []
+    for i, img in enumerate(ds.images):
+        members, member_regions, ignore_regions = [], [], []
+        for j, a in per_image[img["id"]]:
+            ignore = _require(a, "ignore", f"annotations[{j}]", source)
+            if ignore not in (0, 1):
+                raise CocoFormatError(source, f"annotations[{j}].ignore", f"must be 0 or 1, got {ignore!r}")
+            if ignore or a.get("iscrowd", 0):
+                ignore_regions.append(_region(a))
+            else:
+                members.append(a["keypoints"])
+                member_regions.append(_region(a))
+        kps = np.asarray(members, dtype=np.float64).reshape(len(members), k, 3)
+        if not np.isfinite(kps).all():
+            bad = int(np.flatnonzero(~np.isfinite(kps).reshape(len(members), -1).all(1))[0])
+            raise CocoFormatError(source, f"annotations of image id {img['id']}", f"member {bad} has non-finite keypoints")
+        crop_box = src_name = None
+        if need_sources:
+            crop_box = _crop_box(img, i, source)
+            src_name = _require(img, "source_file_name", f"images[{i}]", source)
+            if not isinstance(src_name, str) or not src_name:
+                raise CocoFormatError(source, f"images[{i}].source_file_name", f"must be a file name, got {src_name!r}")
+        images.append(CrowdImage(
+            id=img["id"], position=i, crop_path=crops_dir / img["file_name"],
+            source_path=(sources_dir / src_name) if (sources_dir is not None and src_name) else None,
+            width=int(round(img["width"])), height=int(round(img["height"])), crop_box=crop_box,
+            members=kps, member_regions=tuple(member_regions), ignore_regions=tuple(ignore_regions)))
+    names = tuple(ds.schema.keypoints)
+    return CrowdFile(source=source, keypoint_names=names, flip_permutation=flip_permutation(names),
+                     images=tuple(images))

@@ -1,0 +1,194 @@
+"""The training / prediction dataset over a COCO-crowd file.
+
+Each sample is one crowd region: one affine warp of the pixels (from the
+source image when it is there, so zooming out shows real background), the
+part targets of Eq. 1, one set of person targets per group member (Eq. 2)
+and a mask of the regions to leave out of both losses.
+
+Choices where the paper is silent (written down here and in the README):
+
+* Pixels: train mode reads the source image and cuts the crop through the
+  warp; without ``source_images`` in the file (or when the source file is
+  missing, with one warning) it warps the crop with black padding. Eval mode
+  always reads the crop and letterboxes it (centred, black bars).
+* People: ``people``/``keypoints`` hold the group members (``ignore == 0``)
+  that keep at least one labelled keypoint inside the map after
+  augmentation, in annotation order. A member with no labelled keypoint
+  (``num_keypoints == 0``, or all pushed out of frame) would teach the
+  decoder an all-zero "stop" map, so it is left out and its region masked.
+* ``max_people = M`` keeps the M members with the most labelled keypoints
+  (ties: annotation order), still listed in annotation order; the others
+  stay in the part maps and are not masked, so the decoder learns to stop
+  after M people (the curriculum of section 5.1). ``set_max_people`` changes
+  it between epochs.
+* ``mask_beyond_crop`` (off by default, as in the paper) also masks what a
+  zoom-out shows beyond the crop box, where people of the source image are
+  not annotated in the COCO-crowd file.
+
+Randomness is a function of (seed, epoch, index) only, so samples do not
+depend on worker count or order. With DataLoader workers, call
+``set_epoch``/``set_max_people`` before iterating and keep
+``persistent_workers=False`` so the workers see the new values.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import augment, targets
+from .crowdfile import CrowdFile, CrowdImage, load_crowd_file
+
+
+class MissingImageError(FileNotFoundError):
+    """An image file named by a COCO-crowd file is not on disk."""
+
+
+class CrowdPoseDataset(torch.utils.data.Dataset):
+    """COCO-crowd samples for the sequential pose model.
+
+    ``__getitem__(i)`` returns a dict: ``image`` float32 (3, S, S)
+    ImageNet-normalised; ``parts`` float32 (K, S/4, S/4); ``people`` float32
+    (P, K, S/4, S/4); ``keypoints`` float32 (P, K, 3) map coordinates
+    (x, y, v), v = 0 when unlabelled or out of frame; ``mask`` float32
+    (1, S/4, S/4), 0 where the losses must not look; ``image_id`` int;
+    ``num_people`` int P; ``affine`` float64 (2, 3) from map pixel-index
+    coordinates to crop pixel coordinates (``affine @ [x, y, 1]``).
+    """
+
+    def __init__(self, gt_json: str | os.PathLike, *, input_size: int = 512, output_stride: int = 4,
+                 train: bool = True, radius: float = 3, rotate: float = 40,
+                 scale: tuple[float, float] = (0.75, 1.25), flip: bool = True, use_source_images: bool = True,
+                 seed: int = 0, max_people: int | None = None, mask_beyond_crop: bool = False):
+        if input_size <= 0 or output_stride <= 0 or input_size % output_stride:
+            raise ValueError(f"input_size ({input_size}) must be a positive multiple of output_stride ({output_stride})")
+        if radius < 0:
+            raise ValueError(f"radius must be >= 0, got {radius}")
+        if not (0 < scale[0] <= scale[1]):
+            raise ValueError(f"scale must be (low, high) with 0 < low <= high, got {scale!r}")
+        if rotate < 0:
+            raise ValueError(f"rotate must be >= 0 degrees, got {rotate}")
+        self.crowd: CrowdFile = load_crowd_file(gt_json, need_sources=train and use_source_images)
+        self.input_size = int(input_size)
+        self.output_stride = int(output_stride)
+        self.map_size = self.input_size // self.output_stride
+        self.train = bool(train)
+        self.radius = float(radius)
+        self.rotate = float(rotate)
+        self.scale = (float(scale[0]), float(scale[1]))
+        self.flip = bool(flip)
+        self.use_source_images = bool(use_source_images)
+        self.mask_beyond_crop = bool(mask_beyond_crop)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.max_people: int | None = None
+        self.set_max_people(max_people)
+        self._warned_missing_source = False
+
+    # ------------------------------------------------------------ settings
+
+    def __len__(self) -> int:
+        return len(self.crowd.images)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation draws of ``epoch``."""
+        self.epoch = int(epoch)
+
+    def set_max_people(self, max_people: int | None) -> None:
+        if max_people is not None and max_people < 1:
+            raise ValueError(f"max_people must be >= 1 or None, got {max_people}")
+        self.max_people = None if max_people is None else int(max_people)
+
+    @property
+    def keypoint_names(self) -> tuple[str, ...]:
+        return self.crowd.keypoint_names
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.crowd.keypoint_names)
+
+    @property
+    def flip_permutation(self) -> np.ndarray:
+        return self.crowd.flip_permutation
+
+    @property
+    def image_ids(self) -> list[int]:
+        return [im.id for im in self.crowd.images]
+
+    # ------------------------------------------------------------ samples
+
+    def params(self, index: int) -> augment.AugParams:
+        """The augmentation of sample ``index`` in the current epoch (identity in eval mode)."""
+        if not self.train:
+            return augment.AugParams()
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return augment.draw_params(rng, rotate=self.rotate, scale=self.scale, flip=self.flip)
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} images")
+        return self.sample(index, self.params(index))
+
+    def sample(self, index: int, params: augment.AugParams) -> dict:
+        """Sample ``index`` under explicit augmentation ``params``."""
+        rec = self.crowd.images[index]
+        crop_to_input = augment.crop_to_input(rec.width, rec.height, self.input_size, params)
+        crop_to_map = augment.input_to_map(self.input_size, self.output_stride) @ crop_to_input
+
+        pixels, src_to_crop = self._load_pixels(rec)
+        warped = augment.warp_image(pixels, crop_to_input @ src_to_crop, self.input_size)
+        image = augment.to_normalised_tensor(warped)
+
+        perm = self.crowd.flip_permutation if params.flip else None
+        kps = targets.keypoints_to_map(rec.members, crop_to_map, perm, self.map_size)
+        parts, people = targets.draw_targets(kps, self.radius, self.map_size)
+
+        visible = (kps[..., 2] > 0).sum(axis=1)
+        keep = visible > 0
+        masked = list(rec.ignore_regions) + [r for r, v in zip(rec.member_regions, keep) if not v]
+        ignore = targets.region_mask(masked, crop_to_map, self.map_size) if masked else None
+        if self.mask_beyond_crop:
+            outside = ~targets.window_mask(rec.width, rec.height, crop_to_map, self.map_size)
+            ignore = outside if ignore is None else ignore | outside
+        mask = np.ones((1, self.map_size, self.map_size), dtype=np.float32)
+        if ignore is not None:
+            mask[0, ignore] = 0.0
+
+        chosen = np.flatnonzero(keep)
+        if self.max_people is not None and len(chosen) > self.max_people:
+            order = np.argsort(-visible[chosen], kind="stable")[: self.max_people]
+            chosen = np.sort(chosen[order])
+        affine = np.linalg.inv(crop_to_map)[:2]
+        return {
+            "image": image,
+            "parts": torch.from_numpy(parts),
+            "people": torch.from_numpy(np.ascontiguousarray(people[chosen])),
+            "keypoints": torch.from_numpy(kps[chosen].astype(np.float32)),
+            "mask": torch.from_numpy(mask),
+            "image_id": int(rec.id),
+            "num_people": int(len(chosen)),
+            "affine": torch.from_numpy(np.ascontiguousarray(affine, dtype=np.float64)),
+        }
+
+    def _load_pixels(self, rec: CrowdImage) -> tuple[Image.Image, np.ndarray]:
+        """The picture to warp and the matrix from its coordinates to crop coordinates."""
+        if self.train and self.use_source_images and rec.source_path is not None:
+            try:
+                img = Image.open(rec.source_path)
+                img.load()
+                return img, augment.translation(-rec.crop_box[0], -rec.crop_box[1])
+            except FileNotFoundError:
+                if not self._warned_missing_source:
+                    warnings.warn(f"{self.crowd.source}: source image {rec.source_path} (image id {rec.id}) not "
+                                  "found; using the crops with black padding where sources are missing", stacklevel=3)
+                    self._warned_missing_source = True
+        try:
+            img = Image.open(rec.crop_path)
+            img.load()
+        except FileNotFoundError:
+            raise MissingImageError(f"{rec.crop_path}: crop image not found for image id {rec.id} "
+                                    f"({self.crowd.source}: images[{rec.position}].file_name)") from None
+        return img, np.eye(3)
