@@ -64,21 +64,20 @@ def keypoints_to_crops(kps: np.ndarray, offsets: np.ndarray, sizes: np.ndarray) 
 
 
 def _polygons_inside(polys: list[list[float]], crop: CropBox) -> bool:
+    # plain min/max on short lists beats building arrays per polygon
     cx, cy, cw, ch = crop
-    for p in polys:
-        a = np.asarray(p, dtype=np.float64)
-        if a[0::2].min() < cx or a[0::2].max() > cx + cw or a[1::2].min() < cy or a[1::2].max() > cy + ch:
-            return False
-    return True
+    return all(p and min(p[0::2]) >= cx and max(p[0::2]) <= cx + cw
+               and min(p[1::2]) >= cy and max(p[1::2]) <= cy + ch for p in polys)
 
 
 def _shift_polygons(polys: list[list[float]], crop: CropBox) -> list[list[float]]:
     cx, cy = crop[0], crop[1]
     out = []
     for p in polys:
-        a = np.asarray(p)
-        a = a - np.resize(np.array([cx, cy], dtype=a.dtype), a.shape)
-        out.append((np.round(a, 10) if a.dtype.kind == "f" else a).tolist())
+        q = [0.0] * len(p)
+        q[0::2] = [round(v - cx, 10) for v in p[0::2]]  # round: drop float noise
+        q[1::2] = [round(v - cy, 10) for v in p[1::2]]
+        out.append(q)
     return out
 
 
