@@ -5,12 +5,14 @@
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .cocofile import ValidatedDataset, check_keypoints
+from .cocofile import ValidatedDataset, check_keypoints, dump_json, load_keypoint_file, write_bytes, write_json
+from .crops import missing_sources, write_crops
 from .overlap import crowd_pairs, groups_from_pairs
 from .regions import box_inside, clip_box, keypoints_to_crops, segmentation_to_crop, union_crop_box
 
@@ -215,9 +217,6 @@ def run_build(*, split: str | None = None, coco_root: str | Path | None = None,
               no_images: bool = False, skip_missing_images: bool = False, progress: bool = True,
               command: str = "cococrowd build") -> dict:
     """Build COCO-crowd files; returns the manifest (also written to disk)."""
-    from .cocofile import load_keypoint_file, sha256_file, write_json
-    from .crops import missing_sources, write_crops
-
     ann_path, img_dir, name = source_paths(split, coco_root, annotations, images)
     if not no_images:
         if img_dir is None:
@@ -243,15 +242,16 @@ def run_build(*, split: str | None = None, coco_root: str | Path | None = None,
             skipped["regions_without_source_image"] = before - len(crowd["images"])
             result.counts.update(region_counts(crowd))
         write_crops(crowd["images"], img_dir, out / name, workers=workers, progress=progress)
-    json_path = write_json(out / "annotations" / f"crowd_{name}.json", crowd)
+    encoded = dump_json(crowd)
+    json_path = write_bytes(out / "annotations" / f"crowd_{name}.json", encoded)
     manifest = {
         "tool": f"cococrowd {__version__}",
         "command": command,
         "options": {"split": name, "iou": iou, "margin": margin, "no_images": no_images,
                     "skip_missing_images": skip_missing_images},
-        "inputs": {"annotations": {"path": str(ann_path.resolve()), "sha256": sha256_file(ann_path)},
+        "inputs": {"annotations": {"path": str(ann_path.resolve()), "sha256": ds.sha256},
                    "images": str(img_dir.resolve()) if img_dir is not None else None},
-        "outputs": {"annotations": str(json_path.relative_to(out)), "sha256": sha256_file(json_path),
+        "outputs": {"annotations": str(json_path.relative_to(out)), "sha256": hashlib.sha256(encoded).hexdigest(),
                     "crops": None if no_images else name, "regions": len(crowd["images"])},
         "counts": result.counts,
         "skipped": skipped,

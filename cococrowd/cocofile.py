@@ -14,6 +14,7 @@ import math
 import os
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,11 +34,7 @@ class CocoFormatError(ValueError):
 
 # ---------------------------------------------------------------- reading
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Parse a JSON file with orjson; fall back to the stdlib only to accept
-    the NaN/Infinity tokens that Python's json writes, so that validation can
-    name the field that holds them instead of reporting a parse error."""
-    path = Path(path)
+def _read_bytes(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -46,6 +43,12 @@ def read_json(path: str | os.PathLike) -> Any:
         raise CocoFormatError(path, "", "is a directory, expected a JSON file") from None
     if not raw.strip():
         raise CocoFormatError(path, "", "file is empty")
+    return raw
+
+
+def _parse(raw: bytes, path: Path) -> Any:
+    """orjson; the stdlib only as a fallback that accepts the NaN/Infinity
+    tokens Python's json writes, so validation can name the field holding them."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as fast_err:
@@ -55,6 +58,22 @@ def read_json(path: str | os.PathLike) -> Any:
             msg = getattr(err, "msg", str(err))
             line, col = getattr(err, "lineno", "?"), getattr(err, "colno", "?")
             raise CocoFormatError(path, "", f"malformed JSON at line {line} column {col}: {msg}") from fast_err
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    return _parse(_read_bytes(path), path)
+
+
+def read_json_sha256(path: str | os.PathLike) -> tuple[Any, str]:
+    """Parse and checksum one read of the file; hashlib releases the GIL on
+    large buffers, so hashing in a thread overlaps the parse."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(lambda: hashlib.sha256(raw).hexdigest())
+        data = _parse(raw, path)
+        return data, digest.result()
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -133,6 +152,7 @@ class ValidatedDataset:
     annotations: list[dict]
     image_index: dict[int, int]
     skipped: dict[str, int] = field(default_factory=dict)
+    sha256: str | None = None
 
 
 def _require_list(data: dict, key: str, source: str) -> list:
@@ -332,5 +352,9 @@ def _fast_annotations_ok(anns: list, k: int, image_index: dict) -> bool:
 
 
 def load_keypoint_file(path: str | os.PathLike) -> ValidatedDataset:
-    """Read and validate a COCO person-keypoint file (COCO-17, CrowdPose-14, ...)."""
-    return validate_keypoint_dataset(read_json(path), path)
+    """Read and validate a COCO person-keypoint file (COCO-17, CrowdPose-14, ...);
+    ``sha256`` of the file comes along for manifests."""
+    data, digest = read_json_sha256(path)
+    ds = validate_keypoint_dataset(data, path)
+    ds.sha256 = digest
+    return ds
