@@ -125,3 +125,34 @@ def split(in_file, fraction, seed, names, out_dir):
         data = read_json(path)
         people = sum(im["num_people"] for im in data["images"])
         click.echo(f"{name}: {len(data['images'])} images, {people} people -> {path}")
+
+
+# ---- stats (cococrowd/stats.py)
+
+@main.command("stats")
+@click.option("--crowd", "crowd_path", type=click.Path(dir_okay=False), default=None,
+              help="COCO-crowd file written by `cococrowd build` (or one half of `cococrowd split`).")
+@click.option("--source", "source_path", type=click.Path(dir_okay=False), default=None,
+              help="The COCO keypoint file it was built from: adds (a) people per source image, exact overlaps.")
+@click.option("--split", type=str, default=None,
+              help="COCO split to read from --coco-root instead of --source: train2014, val2014, train2017, val2017.")
+@click.option("--coco-root", type=click.Path(file_okay=False), default=None,
+              help="Standard COCO layout holding annotations/person_keypoints_SPLIT.json.")
+@click.option("--split-files", multiple=True, type=click.Path(dir_okay=False),
+              help="Halves written by `cococrowd split` (repeat the option): their sizes join the summary.")
+@click.option("--out", type=click.Path(file_okay=False), default="stats", show_default=True,
+              help="Folder for stats.md, summary.csv and one CSV + PNG per distribution.")
+@click.option("--iou", type=float, default=None,
+              help="IoU threshold when building in memory (default 0.1); with --crowd, the file's own threshold.")
+def stats_cmd(crowd_path, source_path, split, coco_root, split_files, out, iou):
+    """Distributions of the paper's Figure 3 -- (a) people per source image, (b) people per
+    COCO-crowd image, (c) overlaps per person -- as tables, CSVs and PNG plots, and a summary
+    beside the paper's published counts. Builds in memory when no --crowd file is given."""
+    from .stats import markdown_table, run_stats
+
+    result, written = run_stats(crowd_path=crowd_path, source_path=source_path, split=split, coco_root=coco_root,
+                                split_files=list(split_files), out=out, iou=iou)
+    click.echo(markdown_table(result.summary))
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {len(written)} files to {out}/ (stats.md, summary.csv, CSV + PNG per distribution)")
