@@ -1,0 +1,98 @@
+"""Bad input to the data pipeline: clear errors naming the file and field."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.data import CrowdPoseDataset, MissingImageError
+from benchmarks.data.fixtures import random_crowd_dataset
+from cococrowd.cocofile import CocoFormatError
+
+
+@pytest.fixture()
+def crowd_json(tmp_path):
+    return random_crowd_dataset(tmp_path, num_sources=1, regions_per_source=2, source_size=(160, 120), seed=4)
+
+
+def edit(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_missing_crop_names_file_and_image_id(crowd_json):
+    data = json.loads(crowd_json.read_text())
+    crop = crowd_json.parent / data["crowd_info"]["image_dir"] / data["images"][1]["file_name"]
+    crop.unlink()
+    ds = CrowdPoseDataset(crowd_json, input_size=64, train=False)
+    ds[0]
+    with pytest.raises(MissingImageError) as err:
+        ds[1]
+    msg = str(err.value)
+    assert crop.name in msg and "image id 2" in msg and "images[1].file_name" in msg
+    assert isinstance(err.value, FileNotFoundError)
+
+
+def test_missing_crop_and_source_in_train_mode(crowd_json):
+    data = json.loads(crowd_json.read_text())
+    (crowd_json.parent / data["crowd_info"]["image_dir"] / data["images"][0]["file_name"]).unlink()
+    (crowd_json.parents[1] / "source" / data["images"][0]["source_file_name"]).unlink()
+    ds = CrowdPoseDataset(crowd_json, input_size=64)
+    with pytest.warns(UserWarning, match="not found"), pytest.raises(MissingImageError, match="image id 1"):
+        ds[0]
+
+
+def test_file_without_crowd_info(crowd_json):
+    edit(crowd_json, lambda d: d.pop("crowd_info"))
+    with pytest.raises(CocoFormatError) as err:
+        CrowdPoseDataset(crowd_json)
+    assert str(crowd_json) in str(err.value) and "crowd_info: missing key" in str(err.value)
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda d: d["crowd_info"].pop("image_dir"), "crowd_info.image_dir"),
+    (lambda d: d["crowd_info"].pop("source_images"), "crowd_info.source_images"),
+    (lambda d: d["crowd_info"].update(image_dir=7), "crowd_info.image_dir"),
+    (lambda d: d.update(crowd_info=[]), "crowd_info"),
+    (lambda d: d["images"][1].pop("crop_box"), "images[1].crop_box"),
+    (lambda d: d["images"][0].update(crop_box=[0, 0, -3, 5]), "images[0].crop_box"),
+    (lambda d: d["images"][0].update(crop_box=[0, 0, 3]), "images[0].crop_box"),
+    (lambda d: d["images"][1].pop("source_file_name"), "images[1].source_file_name"),
+    (lambda d: d["annotations"][2].pop("ignore"), "annotations[2].ignore"),
+    (lambda d: d["annotations"][0].update(ignore=3), "annotations[0].ignore"),
+    (lambda d: d["annotations"][0].update(keypoints=[1, 2]), "annotations[0].keypoints"),
+])
+def test_bad_crowd_fields_are_named(crowd_json, change, field):
+    edit(crowd_json, change)
+    with pytest.raises(CocoFormatError) as err:
+        CrowdPoseDataset(crowd_json)
+    assert err.value.path == field and str(crowd_json) in str(err.value)
+
+
+def test_source_fields_only_needed_when_used(crowd_json):
+    edit(crowd_json, lambda d: [im.pop("crop_box") for im in d["images"]])
+    assert len(CrowdPoseDataset(crowd_json, input_size=64, train=False)) == 2
+    assert len(CrowdPoseDataset(crowd_json, input_size=64, use_source_images=False)) == 2
+
+
+def test_null_source_folder_uses_crops(crowd_json):
+    edit(crowd_json, lambda d: d["crowd_info"].update(source_images=None))
+    ds = CrowdPoseDataset(crowd_json, input_size=64)
+    assert ds.crowd.images[0].source_path is None
+    assert np.isfinite(ds[0]["image"].numpy()).all()
+
+
+def test_missing_json_and_bad_arguments(tmp_path, crowd_json):
+    with pytest.raises(CocoFormatError, match="file not found"):
+        CrowdPoseDataset(tmp_path / "nope.json")
+    with pytest.raises(ValueError, match="multiple of output_stride"):
+        CrowdPoseDataset(crowd_json, input_size=130)
+    with pytest.raises(ValueError, match="scale"):
+        CrowdPoseDataset(crowd_json, scale=(1.2, 0.8))
+    with pytest.raises(ValueError, match="max_people"):
+        CrowdPoseDataset(crowd_json, max_people=0)
+    with pytest.raises(IndexError):
+        CrowdPoseDataset(crowd_json, input_size=64)[2]
