@@ -156,3 +156,34 @@ def stats_cmd(crowd_path, source_path, split, coco_root, split_files, out, iou):
     for note in result.notes:
         click.echo(f"note: {note}")
     click.echo(f"wrote {len(written)} files to {out}/ (stats.md, summary.csv, CSV + PNG per distribution)")
+
+
+# ---- jitter (cococrowd/jitter.py)
+
+@main.command("jitter")
+@click.option("--in", "in_file", type=click.Path(dir_okay=False), required=True,
+              help="COCO-crowd file written by `cococrowd build` or `cococrowd split` (not yet jittered).")
+@click.option("--px", "levels", type=click.IntRange(min=0), multiple=True, required=True,
+              help="Jitter level in pixels; repeat or list several (--px 0 5 10 15). Level 0 copies the input.")
+@click.argument("more_levels", nargs=-1, type=click.IntRange(min=0), metavar="[PX]...")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the box offsets (same seed, same files).")
+@click.option("--source-images", type=click.Path(file_okay=False), default=None,
+              help="Folder of the source images (default: the file's crowd_info.source_images).")
+@click.option("--no-images", is_flag=True, help="Write the annotation files only, no recut crops.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write STEM_jitterN.json (default: beside the input); crops go to NAME_jitterN/ "
+                   "beside the base crops when this is an annotations/ folder, else inside it.")
+@click.option("--workers", type=click.IntRange(min=1), default=min(4, os.cpu_count() or 1), show_default=True,
+              help="Processes that cut crops.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def jitter_cmd(in_file, levels, more_levels, seed, source_images, no_images, out_dir, workers, quiet):
+    """Jittered-box variants (the paper's Table 3): per level, each side of every crop box moves by a
+    seeded uniform integer offset in [-px, px], clipped to the source image, and the crop is cut again;
+    people keep their ids and `base_crop_box` keeps the unjittered box."""
+    from .jitter import run_jitter
+
+    for lvl in run_jitter(in_file, list(levels) + list(more_levels), seed=seed, source_images=source_images,
+                          no_images=no_images, out_dir=out_dir, workers=workers, progress=not quiet):
+        where = f", crops in {lvl.crops_dir}" if lvl.crops_dir else ""
+        gone = f", {lvl.people_outside} annotations left with nothing inside the crop" if lvl.people_outside else ""
+        click.echo(f"\u00b1{lvl.px} px: {lvl.images} images{gone} -> {lvl.json_path}{where}")
