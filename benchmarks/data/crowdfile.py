@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from cococrowd.cocofile import CocoFormatError, load_keypoint_file
+from cococrowd.cocofile import CocoFormatError, check_keypoints, load_keypoint_file
 
 FORMAT_HINT = "is this a COCO-crowd file written by `cococrowd build`? (see docs/coco-crowd-format.md)"
 
@@ -92,6 +92,22 @@ def _region(ann: dict) -> Region:
     return Region(segmentation=ann.get("segmentation") or [], bbox=tuple(float(v) for v in ann["bbox"]))
 
 
+def _member_keypoints(members: list, positions: list[int], k: int, annotations: list, source: str) -> np.ndarray:
+    """(P, K, 3) float64 keypoints; the loader checked their structure only,
+    so values are checked here and the first bad one is named."""
+    try:
+        kps = np.asarray(members, dtype=np.float64).reshape(len(members), k, 3)
+        bad = ~np.isfinite(kps).all(axis=(1, 2)) | ~np.isin(kps[..., 2], (0, 1, 2)).all(axis=1)
+    except (TypeError, ValueError):
+        kps, bad = None, np.ones(len(members), dtype=bool)
+    for b in np.flatnonzero(bad):
+        j = positions[b]
+        check_keypoints(annotations[j]["keypoints"], k, f"annotations[{j}].keypoints", source)
+    if kps is None:
+        raise CocoFormatError(source, f"annotations[{positions[0]}].keypoints", "keypoints are not numbers")
+    return kps
+
+
 def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True) -> CrowdFile:
     """Parse and check a COCO-crowd file. ``need_sources`` asks for the fields
     that locate source pixels (``crop_box``, ``source_file_name``)."""
@@ -123,7 +139,7 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True) -> Cr
 
     images = []
     for i, img in enumerate(ds.images):
-        members, member_regions, ignore_regions = [], [], []
+        members, member_regions, ignore_regions, member_pos = [], [], [], []
         for j, a in per_image[img["id"]]:
             ignore = _require(a, "ignore", f"annotations[{j}]", source)
             if ignore not in (0, 1):
@@ -133,10 +149,8 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True) -> Cr
             else:
                 members.append(a["keypoints"])
                 member_regions.append(_region(a))
-        kps = np.asarray(members, dtype=np.float64).reshape(len(members), k, 3)
-        if not np.isfinite(kps).all():
-            bad = int(np.flatnonzero(~np.isfinite(kps).reshape(len(members), -1).all(1))[0])
-            raise CocoFormatError(source, f"annotations of image id {img['id']}", f"member {bad} has non-finite keypoints")
+                member_pos.append(j)
+        kps = _member_keypoints(members, member_pos, k, ds.data["annotations"], source)
         crop_box = src_name = None
         if need_sources:
             crop_box = _crop_box(img, i, source)

@@ -56,3 +56,17 @@ def test_works_in_a_dataloader_with_the_dataset(tmp_path):
     counts = [ds[i]["num_people"] for i in range(4)]
     assert batch["people"].shape == (4, max(counts), 17, 16, 16)
     assert batch["people_valid"].sum(1).tolist() == counts == batch["num_people"].tolist()
+
+
+def test_worker_processes_give_the_same_samples_and_see_set_epoch(tmp_path):
+    from benchmarks.data import CrowdPoseDataset
+    from benchmarks.data.fixtures import random_crowd_dataset
+    path = random_crowd_dataset(tmp_path, num_sources=2, regions_per_source=2, source_size=(160, 120), seed=3)
+    ds = CrowdPoseDataset(path, input_size=64, seed=1)
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=collate_people, num_workers=2)
+    for epoch in (0, 4):
+        ds.set_epoch(epoch)
+        direct = collate_people([ds[i] for i in range(len(ds))])
+        batches = list(loader)
+        for key in ("image", "parts", "mask", "affine"):
+            assert torch.equal(torch.cat([b[key] for b in batches]), direct[key]), (epoch, key)

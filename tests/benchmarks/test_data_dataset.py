@@ -214,6 +214,24 @@ def test_flip_mirrors_image_and_targets_exactly(random_json):
         assert (b["mask"] != a["mask"].flip(-1)).float().mean() < 0.02
 
 
+CROWDPOSE = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+             "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "head", "neck")
+
+
+def test_crowdpose_keypoints_flip_by_name(tmp_path):
+    path = random_crowd_dataset(tmp_path, num_sources=1, regions_per_source=2, source_size=(200, 150),
+                                keypoint_names=CROWDPOSE, seed=11)
+    ds = CrowdPoseDataset(path, input_size=64, use_source_images=False)
+    assert ds.num_keypoints == 14 and ds.keypoint_names == CROWDPOSE
+    a, b = ds.sample(0, AugParams()), ds.sample(0, AugParams(flip=True))
+    assert a["parts"].shape == (14, 16, 16) and a["keypoints"].shape[1:] == (14, 3)
+    for k, name in enumerate(CROWDPOSE):
+        partner = CROWDPOSE.index(name.replace("left", "@").replace("right", "left").replace("@", "right"))
+        ka, kb = a["keypoints"][:, partner], b["keypoints"][:, k]
+        torch.testing.assert_close(kb[:, 0], torch.where(ka[:, 2] > 0, 15 - ka[:, 0], 0.0), rtol=0, atol=1e-5)
+        torch.testing.assert_close(kb[:, 1:], ka[:, 1:], rtol=0, atol=1e-5)
+
+
 # ---------------------------------------------------------------- masks and people
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,9 @@ def test_file_without_crowd_info(crowd_json):
     (lambda d: d["annotations"][2].pop("ignore"), "annotations[2].ignore"),
     (lambda d: d["annotations"][0].update(ignore=3), "annotations[0].ignore"),
     (lambda d: d["annotations"][0].update(keypoints=[1, 2]), "annotations[0].keypoints"),
+    (lambda d: d["annotations"][1]["keypoints"].__setitem__(4, None), "annotations[1].keypoints[4]"),
+    (lambda d: d["annotations"][1]["keypoints"].__setitem__(5, 3), "annotations[1].keypoints[5]"),
+    (lambda d: d["annotations"][0]["keypoints"].__setitem__(0, "x"), "annotations[0].keypoints[0]"),
 ])
 def test_bad_crowd_fields_are_named(crowd_json, change, field):
     edit(crowd_json, change)
