@@ -47,6 +47,9 @@ def bar_plot(counts: pd.Series, path: str | os.PathLike, *, title: str, xlabel: 
         ax.set_yscale("log")
         ax.set_ylim(0.5, bars.max() * 8)  # room for the labels above the tallest bar
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else ""))
+        for x, v in zip(positions, bars.to_numpy()):  # a log axis has no height for a 0 label to sit on
+            if v == 0:
+                ax.text(x, 0.6, "0", ha="center", va="bottom", fontsize=5.5 if len(bars) > 12 else 7)
     else:
         ax.set_ylim(0, bars.max() * 1.15 if bars.max() else 1)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: whole ticks only
