@@ -294,6 +294,9 @@ def run_stats(*, crowd_path=None, source_path=None, split: str | None = None, co
     if split is not None or coco_root is not None:
         if source_path is not None:
             raise ValueError("give either --source FILE or --split/--coco-root, not both")
+        if split is None or coco_root is None:
+            raise ValueError("--split and --coco-root go together (the source is COCO_ROOT/annotations/"
+                             "person_keypoints_SPLIT.json)")
         source_path, _, _ = source_paths(split, coco_root, None, None)
     crowd = load_crowd_file(crowd_path) if crowd_path is not None else None
     source = load_keypoint_file(source_path) if source_path is not None else None

@@ -248,6 +248,10 @@ def test_missing_coco_root_layout(tmp_path):
            "person_keypoints_val2014.json", "cococrowd download")
 
 
+def test_split_without_coco_root(tmp_path):
+    _fails(["stats", "--split", "val2014"], tmp_path, "--split and --coco-root go together")
+
+
 def test_no_input_at_all(tmp_path):
     _fails(["stats"], tmp_path, "--crowd")
 
