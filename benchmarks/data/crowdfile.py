@@ -108,9 +108,11 @@ def _member_keypoints(members: list, positions: list[int], k: int, annotations: 
     return kps
 
 
-def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True) -> CrowdFile:
+def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True,
+                    crops_dir: str | os.PathLike | None = None) -> CrowdFile:
     """Parse and check a COCO-crowd file. ``need_sources`` asks for the fields
-    that locate source pixels (``crop_box``, ``source_file_name``)."""
+    that locate source pixels (``crop_box``, ``source_file_name``);
+    ``crops_dir`` overrides the crops folder the file names."""
     ds = load_keypoint_file(path)
     source = ds.source
     info = _require(ds.data, "crowd_info", "", source)
@@ -127,7 +129,7 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True) -> Cr
         raise CocoFormatError(source, "crowd_info.source_images", f"must be a folder path or null, got {source_dir!r}")
 
     json_dir = Path(path).resolve().parent
-    crops_dir = json_dir / image_dir
+    crops_dir = Path(crops_dir) if crops_dir is not None else json_dir / image_dir
     # the format writes an absolute folder; a relative one is read from the JSON's folder
     sources_dir = (json_dir / source_dir) if source_dir else None
     k = ds.schema.num_keypoints

@@ -16,11 +16,12 @@ Choices where the paper is silent (written down here and in the README):
   augmentation, in annotation order. A member with no labelled keypoint
   (``num_keypoints == 0``, or all pushed out of frame) would teach the
   decoder an all-zero "stop" map, so it is left out and its region masked.
-* ``max_people = M`` keeps the M members with the most labelled keypoints
-  (ties: annotation order), still listed in annotation order; the others
-  stay in the part maps and are not masked, so the decoder learns to stop
-  after M people (the curriculum of section 5.1). ``set_max_people`` changes
-  it between epochs.
+* ``max_people = M`` caps the people returned (each costs K x (S/4)^2
+  floats of person maps: 1.1 MB at S = 512, K = 17), keeping the M members
+  with the most labelled keypoints (ties: annotation order), still listed in
+  annotation order; the others stay in the part maps and are not masked. The
+  seqpose loss applies the paper's curriculum itself (section 5.1) and trains
+  with ``None``: a capped sample looks like an image of M people to it.
 * ``mask_beyond_crop`` (off by default, as in the paper) also masks what a
   zoom-out shows beyond the crop box, where people of the source image are
   not annotated in the COCO-crowd file.
@@ -57,12 +58,16 @@ class CrowdPoseDataset(torch.utils.data.Dataset):
     (1, S/4, S/4), 0 where the losses must not look; ``image_id`` int;
     ``num_people`` int P; ``affine`` float64 (2, 3) from map pixel-index
     coordinates to crop pixel coordinates (``affine @ [x, y, 1]``).
+
+    ``crops_dir`` reads the crops from another folder than the file's
+    ``crowd_info.image_dir`` (e.g. jittered or re-encoded copies).
     """
 
     def __init__(self, gt_json: str | os.PathLike, *, input_size: int = 512, output_stride: int = 4,
                  train: bool = True, radius: float = 3, rotate: float = 40,
                  scale: tuple[float, float] = (0.75, 1.25), flip: bool = True, use_source_images: bool = True,
-                 seed: int = 0, max_people: int | None = None, mask_beyond_crop: bool = False):
+                 seed: int = 0, max_people: int | None = None, mask_beyond_crop: bool = False,
+                 crops_dir: str | os.PathLike | None = None):
         if input_size <= 0 or output_stride <= 0 or input_size % output_stride:
             raise ValueError(f"input_size ({input_size}) must be a positive multiple of output_stride ({output_stride})")
         if radius < 0:
@@ -71,7 +76,10 @@ class CrowdPoseDataset(torch.utils.data.Dataset):
             raise ValueError(f"scale must be (low, high) with 0 < low <= high, got {scale!r}")
         if rotate < 0:
             raise ValueError(f"rotate must be >= 0 degrees, got {rotate}")
-        self.crowd: CrowdFile = load_crowd_file(gt_json, need_sources=train and use_source_images)
+        if crops_dir is not None and not os.path.isdir(crops_dir):
+            raise FileNotFoundError(f"crops_dir {crops_dir}: no such folder")
+        self.crowd: CrowdFile = load_crowd_file(gt_json, need_sources=train and use_source_images,
+                                                crops_dir=crops_dir)
         self.input_size = int(input_size)
         self.output_stride = int(output_stride)
         self.map_size = self.input_size // self.output_stride

@@ -99,3 +99,16 @@ def test_missing_json_and_bad_arguments(tmp_path, crowd_json):
         CrowdPoseDataset(crowd_json, max_people=0)
     with pytest.raises(IndexError):
         CrowdPoseDataset(crowd_json, input_size=64)[2]
+
+
+def test_crops_dir_overrides_the_files_folder(crowd_json, tmp_path):
+    data = json.loads(crowd_json.read_text())
+    crops = crowd_json.parent / data["crowd_info"]["image_dir"]
+    moved = tmp_path / "elsewhere"
+    crops.rename(moved)
+    with pytest.raises(MissingImageError):
+        CrowdPoseDataset(crowd_json, input_size=64, train=False)[0]
+    ds = CrowdPoseDataset(crowd_json, input_size=64, train=False, crops_dir=moved)
+    assert ds[0]["image"].shape == (3, 64, 64)
+    with pytest.raises(FileNotFoundError, match="crops_dir .*missing: no such folder"):
+        CrowdPoseDataset(crowd_json, crops_dir=tmp_path / "missing")
