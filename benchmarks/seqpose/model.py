@@ -103,7 +103,7 @@ class PartLocalizer(nn.Module):
 
 def _out_channels(stage: nn.Sequential) -> int:
     last = stage[-1]
-    return last.bn3.num_features if hasattr(last, "bn3") else last.bn2.num_features
+    return last.conv3.out_channels if hasattr(last, "conv3") else last.conv2.out_channels
 
 
 class ConvLSTMCell(nn.Module):

@@ -202,28 +202,40 @@ def make_loader(dataset: Dataset, config: Config, ctx: distributed.DistContext, 
                       generator=torch.Generator().manual_seed(config.train.seed * 100003 + epoch))
 
 
-def check_resume_config(saved: dict, wanted: Config, path: Path) -> None:
-    """Refuse to resume under different settings: exactness needs the same ones."""
-    differ = []
-    now = wanted.to_dict()
+# settings that may change on resume without changing the training trajectory
+RESUME_FREE = {("optim", "epochs"), ("data", "workers"), ("train", "log_every"), ("train", "keep_every")}
+
+
+def resume_config(saved: dict, given: Config | None, path: Path) -> Config:
+    """The checkpoint's config; a given one must match it except for :data:`RESUME_FREE`
+    settings (and ``infer``), which it may change."""
+    config = config_from_dict(saved, str(path))
+    if given is None:
+        return config
+    now, differ = given.to_dict(), []
     for section, values in saved.items():
         for key, value in values.items():
-            if now.get(section, {}).get(key) != value:
+            free = (section, key) in RESUME_FREE or section == "infer"
+            if free:
+                setattr(getattr(config, section), key, now[section][key])
+            elif now[section][key] != value:
                 differ.append(f"{section}.{key}: checkpoint {value!r}, now {now[section][key]!r}")
     if differ:
         raise ValueError(f"{path}: cannot resume with a different config ({'; '.join(differ)}); "
                          "resume without --config to use the checkpoint's")
+    return config.validate(str(path))
 
 
-def train(config: Config, dataset: Dataset, out_dir: str | Path, *, keypoint_names: Iterable[str],
+def train(config: Config | None, dataset: Dataset, out_dir: str | Path, *, keypoint_names: Iterable[str],
           collate_fn: Callable, resume: bool = False, device: str | None = None,
           stop_after: int | None = None, deadline: float | None = None, progress: bool = True,
-          pretrained: str | None = None, config_given: bool = True) -> dict:
+          pretrained: str | None = None) -> dict:
     """Train on ``dataset`` (samples as :class:`benchmarks.data.CrowdPoseDataset` gives them),
     writing ``out_dir/checkpoints/last.pt`` after every epoch, ``log.csv`` and TensorBoard
     events. ``stop_after`` ends this run after that many epochs and ``deadline`` (a
     ``time.monotonic()`` value) before an epoch that would not finish in time; ``resume``
-    continues from ``last.pt``. Returns a summary of the last epoch."""
+    continues from ``last.pt`` under its saved config (``config`` None, or one that differs only
+    in :data:`RESUME_FREE` settings). Returns a summary of the last epoch."""
     out_dir = Path(out_dir)
     ctx = distributed.setup(device)
     try:
@@ -231,9 +243,9 @@ def train(config: Config, dataset: Dataset, out_dir: str | Path, *, keypoint_nam
         state = None
         if resume:
             state = checkpoint.load(last)
-            if config_given:
-                check_resume_config(state["config"], config, last)
-            config = config_from_dict(state["config"], str(last))
+            config = resume_config(state["config"], config, last)
+        elif config is None:
+            config = Config()
             if state.get("world_size", 1) != ctx.world_size and ctx.is_main:
                 warnings.warn(f"{last}: saved with {state.get('world_size')} processes, resuming with "
                               f"{ctx.world_size}; batches and RNG streams differ from the original run",
@@ -324,15 +336,32 @@ def training_dataset(config: Config, gt_path: str | Path):
                             use_source_images=d.use_source_images, seed=config.train.seed)
 
 
-def train_on_file(config: Config, gt_path: str | Path, out_dir: str | Path, **kwargs) -> dict:
+def train_on_file(config: Config | None, gt_path: str | Path, out_dir: str | Path, **kwargs) -> dict:
     """:func:`train` on a COCO-crowd file through :class:`benchmarks.data.CrowdPoseDataset`."""
     from benchmarks.data import collate_people
-    if kwargs.get("resume"):
-        # the dataset must follow the checkpoint's data settings
-        state = checkpoint.load(Path(out_dir) / "checkpoints" / "last.pt")
-        if kwargs.get("config_given", True):
-            check_resume_config(state["config"], config, Path(out_dir) / "checkpoints" / "last.pt")
-        config = config_from_dict(state["config"], str(Path(out_dir) / "checkpoints" / "last.pt"))
-    dataset = training_dataset(config, gt_path)
+    data_config = config or Config()
+    if kwargs.get("resume"):  # the dataset follows the checkpoint's data settings
+        last = Path(out_dir) / "checkpoints" / "last.pt"
+        data_config = resume_config(checkpoint.load(last)["config"], config, last)
+    dataset = training_dataset(data_config, gt_path)
     return train(config, dataset, out_dir, keypoint_names=dataset.keypoint_names, collate_fn=collate_people,
                  **kwargs)
+
+
+def config_for_run(config_path: str | Path | None, out_dir: str | Path, resume: bool, *,
+                   epochs: int | None = None, workers: int | None = None) -> Config | None:
+    """The config `bench train` asks for: the file (or the defaults; with ``resume``, the
+    checkpoint's) with ``epochs``/``workers`` overrides."""
+    from .config import load_config
+    if config_path is not None:
+        config = load_config(config_path)
+    elif resume:
+        last = Path(out_dir) / "checkpoints" / "last.pt"
+        config = config_from_dict(checkpoint.load(last)["config"], str(last))
+    else:
+        config = Config()
+    if epochs is not None:
+        config.optim.epochs = epochs
+    if workers is not None:
+        config.data.workers = workers
+    return config.validate()

@@ -1,0 +1,111 @@
+"""Run a trained sequential model over a COCO-crowd file and write COCO keypoint results.
+
+Single scale (the dataset's eval letterbox at the training input size); optional flip test
+and decoding as described in :mod:`.decode`; a person's score is the mean of its keypoint
+peak values. Mixed precision follows the checkpoint's ``train.amp`` on CUDA.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from cococrowd.cocofile import CocoFormatError, load_keypoint_file, read_json
+
+from . import checkpoint
+from .config import Config, config_from_dict
+from .decode import merge_flip, people_to_results, unflip
+from .distributed import pick_device
+from .model import SeqPose
+from .train import build_model
+
+
+def load_trained(path: str | Path, device: torch.device) -> tuple[SeqPose, Config, list[str]]:
+    """Model (eval mode, on ``device``), its config and keypoint names from a checkpoint."""
+    state = checkpoint.load(path)
+    config = config_from_dict(state["config"], str(path))
+    names = list(state["keypoint_names"])
+    model = build_model(config, len(names), pretrained="none")
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), config, names
+
+
+def eval_dataset(config: Config, gt_path: str | Path, images: str | Path | None = None):
+    """The data helper's dataset in eval mode; ``images`` replaces the crops folder."""
+    from benchmarks.data import CrowdPoseDataset
+    dataset = CrowdPoseDataset(gt_path, input_size=config.data.input_size, output_stride=4, train=False,
+                               radius=config.data.radius, use_source_images=False)
+    if images is not None:
+        images = Path(images)
+        if not images.is_dir():
+            raise FileNotFoundError(f"--images {images}: no such folder")
+        # crop paths are json_dir / crowd_info.image_dir / file_name; keep file_name, swap the folder
+        crops_dir = Path(gt_path).resolve().parent / read_json(gt_path)["crowd_info"]["image_dir"]
+        moved = tuple(dataclasses.replace(rec, crop_path=images / rec.crop_path.relative_to(crops_dir))
+                      for rec in dataset.crowd.images)
+        dataset.crowd = dataclasses.replace(dataset.crowd, images=moved)
+    return dataset
+
+
+def person_category_id(gt_path: str | Path) -> int:
+    return load_keypoint_file(gt_path).schema.category_id
+
+
+@torch.no_grad()
+def predict_dataset(model: SeqPose, dataset, *, category_id: int, flip_permutation: list[int],
+                    flip: bool = True, batch_size: int = 8, workers: int = 0, max_steps: int = 20,
+                    threshold: float = 0.05, amp_dtype: torch.dtype | None = None,
+                    progress: bool = True) -> list[dict]:
+    """COCO results for every image of ``dataset`` (samples with ``image``, ``affine``, ``image_id``)."""
+    from benchmarks.data import collate_people
+    device = next(model.parameters()).device
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                        collate_fn=collate_people)
+    autocast = (torch.autocast(device_type=device.type, dtype=amp_dtype) if amp_dtype is not None
+                else contextlib.nullcontext())
+    results: list[dict] = []
+    for batch in tqdm(loader, desc="predict", disable=not progress, dynamic_ncols=True):
+        images = batch["image"].to(device)
+        with autocast:
+            out = model.infer(images, max_steps, threshold)
+            flipped = model.infer(images.flip(-1), max_steps, threshold) if flip else None
+        for b in range(images.shape[0]):
+            people = out.people[b]
+            if flipped is not None:
+                people = merge_flip(people, unflip(flipped.people[b], flip_permutation))
+            results += people_to_results(people, batch["affine"][b].numpy(), int(batch["image_id"][b]),
+                                         category_id)
+    return results
+
+
+def predict_file(checkpoint_path: str | Path, gt_path: str | Path, *, images: str | Path | None = None,
+                 flip: bool | None = None, batch_size: int | None = None, workers: int = 0,
+                 device: str | None = None, progress: bool = True) -> tuple[list[dict], dict]:
+    """Results for a COCO-crowd file, and a summary of the run."""
+    dev = pick_device(device)
+    model, config, names = load_trained(checkpoint_path, dev)
+    dataset = eval_dataset(config, gt_path, images)
+    if list(dataset.keypoint_names) != names:
+        raise CocoFormatError(gt_path, "categories[person].keypoints",
+                              f"the model was trained on keypoints {names}, this file has "
+                              f"{list(dataset.keypoint_names)}")
+    amp_dtype = None
+    if dev.type == "cuda" and config.train.amp != "none":
+        amp_dtype = torch.bfloat16 if config.train.amp == "bf16" else torch.float16
+    use_flip = config.infer.flip if flip is None else flip
+    start = time.monotonic()
+    results = predict_dataset(model, dataset, category_id=person_category_id(gt_path),
+                              flip_permutation=[int(p) for p in dataset.flip_permutation], flip=use_flip,
+                              batch_size=batch_size or config.infer.batch_size, workers=workers,
+                              max_steps=config.infer.max_steps, threshold=config.infer.threshold,
+                              amp_dtype=amp_dtype, progress=progress)
+    seconds = time.monotonic() - start
+    summary = {"method": "ours", "checkpoint": str(checkpoint_path), "gt": str(gt_path), "flip": use_flip,
+               "images": len(dataset), "people": len(results), "device": str(dev),
+               "seconds": round(seconds, 3), "images_per_s": round(len(dataset) / max(seconds, 1e-9), 3)}
+    return results, summary
