@@ -26,6 +26,10 @@ Choices where the paper is silent (written down here and in the README):
   zoom-out shows beyond the crop box, where people of the source image are
   not annotated in the COCO-crowd file.
 
+Coordinates are continuous pixel coordinates (pixel j covers [j, j + 1)),
+as COCO boxes and polygons are; map pixel u is centred on input
+``stride * (u + 0.5)`` (see augment.py), which ``affine`` folds in.
+
 Randomness is a function of (seed, epoch, index) only, so samples do not
 depend on worker count or order. With DataLoader workers, call
 ``set_epoch``/``set_max_people`` before iterating and keep
