@@ -1,0 +1,1 @@
+"""Crowd-pose scoring of any COCO keypoint results file (``bench score``)."""

@@ -1,0 +1,135 @@
+"""A ground-truth keypoint file as flat numpy arrays, in pycocotools' order.
+
+Images are kept in sorted-id order (pycocotools evaluates ``np.unique(imgIds)``);
+annotations keep file order, which decides ties in matching exactly as in
+pycocotools. Only the person category is scored.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cococrowd.cocofile import CocoFormatError, ValidatedDataset, load_keypoint_file
+
+
+@dataclass
+class GroundTruth:
+    source: str
+    keypoint_names: list[str]
+    category_id: int
+    image_ids: np.ndarray          # (I,) sorted
+    image_records: list[dict]      # in image_ids order
+    image_file_index: np.ndarray   # (I,) index of each image in the file's `images` list
+    ann_image: np.ndarray          # (M,) position of the image in image_ids
+    ann_ids: np.ndarray            # (M,)
+    keypoints: np.ndarray          # (M, K, 3) float64
+    bbox: np.ndarray               # (M, 4)
+    area: np.ndarray               # (M,)
+    iscrowd: np.ndarray            # (M,) bool
+    num_keypoints: np.ndarray      # (M,) as in the file (pycocotools trusts it)
+    ignore_flag: np.ndarray        # (M,) bool: the file's own `ignore` or iscrowd
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def num_images(self) -> int:
+        return len(self.image_ids)
+
+    @property
+    def eval_ignore(self) -> np.ndarray:
+        """pycocotools' keypoint ignore rule: iscrowd, or no labelled keypoint."""
+        return self.iscrowd | (self.num_keypoints == 0)
+
+    @property
+    def people(self) -> np.ndarray:
+        """Annotations that are people of the image (not ignore/iscrowd regions)."""
+        return ~self.ignore_flag
+
+    def position_of(self) -> dict[int, int]:
+        return {int(i): n for n, i in enumerate(self.image_ids.tolist())}
+
+    def image_path(self, pos: int, key: str) -> str:
+        """JSON path of field ``key`` of the image at sorted position ``pos``."""
+        return f"images[{int(self.image_file_index[pos])}].{key}"
+
+    def image_field(self, name: str) -> list:
+        return [img.get(name) for img in self.image_records]
+
+
+def _annotation_paths(ds: ValidatedDataset) -> list[int]:
+    """Index in the file's `annotations` list of each person annotation."""
+    if len(ds.annotations) == len(ds.data["annotations"]):
+        return list(range(len(ds.annotations)))
+    where = {id(a): i for i, a in enumerate(ds.data["annotations"])}
+    return [where[id(a)] for a in ds.annotations]
+
+
+def _finite_keypoints(anns: list[dict], k: int, source: str, paths: list[int]) -> np.ndarray:
+    try:
+        kps = np.asarray([a["keypoints"] for a in anns], dtype=np.float64).reshape(len(anns), k, 3)
+        ok = np.isfinite(kps).all()
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        from cococrowd.cocofile import check_keypoints
+
+        for a, i in zip(anns, paths):
+            check_keypoints(a["keypoints"], k, f"annotations[{i}].keypoints", source)
+    return kps
+
+
+def ground_truth_from_dataset(ds: ValidatedDataset) -> GroundTruth:
+    source = ds.source
+    k = ds.schema.num_keypoints
+    anns = ds.annotations
+    paths = _annotation_paths(ds)
+    order = np.argsort(np.asarray([img["id"] for img in ds.images], dtype=np.int64), kind="stable")
+    images = [ds.images[i] for i in order]
+    image_ids = np.asarray([img["id"] for img in images], dtype=np.int64)
+    pos = {int(i): n for n, i in enumerate(image_ids.tolist())}
+    notes: dict[str, int] = {}
+    m = len(anns)
+
+    kps = _finite_keypoints(anns, k, source, paths) if m else np.zeros((0, k, 3))
+    bbox = np.asarray([a["bbox"] for a in anns], dtype=np.float64).reshape(m, 4)
+    area = np.empty(m)
+    numkp = np.empty(m, dtype=np.int64)
+    iscrowd = np.zeros(m, dtype=bool)
+    ignore = np.zeros(m, dtype=bool)
+    for j, (a, i) in enumerate(zip(anns, paths)):
+        if "area" in a:
+            v = a["area"]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+                raise CocoFormatError(source, f"annotations[{i}].area", f"must be a number >= 0, got {v!r}")
+            area[j] = v
+        else:
+            # CrowdPose files carry no area; the box area is the usual stand-in
+            area[j] = a["bbox"][2] * a["bbox"][3]
+            notes["area_from_bbox"] = notes.get("area_from_bbox", 0) + 1
+        if "num_keypoints" in a:
+            v = a["num_keypoints"]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise CocoFormatError(source, f"annotations[{i}].num_keypoints", f"must be an integer >= 0, got {v!r}")
+            numkp[j] = v
+        else:
+            numkp[j] = int((kps[j, :, 2] > 0).sum())
+            notes["num_keypoints_from_flags"] = notes.get("num_keypoints_from_flags", 0) + 1
+        iscrowd[j] = bool(a.get("iscrowd", 0))
+        flag = a.get("ignore", 0)
+        if flag not in (0, 1):
+            raise CocoFormatError(source, f"annotations[{i}].ignore", f"must be 0 or 1, got {flag!r}")
+        ignore[j] = bool(flag) or iscrowd[j]
+    return GroundTruth(
+        source=source, keypoint_names=list(ds.schema.keypoints), category_id=ds.schema.category_id,
+        image_ids=image_ids, image_records=images, image_file_index=order,
+        ann_image=np.asarray([pos[a["image_id"]] for a in anns], dtype=np.int64),
+        ann_ids=np.asarray([a["id"] for a in anns], dtype=np.int64),
+        keypoints=kps, bbox=bbox, area=area, iscrowd=iscrowd, num_keypoints=numkp,
+        ignore_flag=ignore, notes=notes,
+    )
+
+
+def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
+    """Read, validate and flatten a COCO person-keypoint ground-truth file."""
+    return ground_truth_from_dataset(load_keypoint_file(path))

@@ -1,0 +1,164 @@
+"""``score_files``: every number of ``bench score`` for one results file, as one dict.
+
+One OKS evaluation per results file; Table 1, every bucket and every bootstrap
+resample re-accumulate its match table (see :mod:`.accumulate`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from cococrowd.cocofile import sha256_file
+
+from .accumulate import STAT_NAMES, MatchTable
+from .bootstrap import bootstrap_ap
+from .buckets import crowd_index_buckets, people_buckets
+from .cocoeval_engine import AREA_LABELS, AREA_RANGES, IOU_THRS, MAX_DETS, evaluate
+from .counting import counting_confusion
+from .groundtruth import GroundTruth, load_ground_truth
+from .jitter import map_to_base
+from .pck import pck
+from .results import Detections, load_results
+from .sigmas import resolve_sigmas
+
+SCORES_FORMAT = "cococrowd-scores/1"
+CI_LEVEL = 0.95
+
+
+def _stats_dict(values: list) -> dict:
+    return dict(zip(STAT_NAMES, values))
+
+
+def _subset_scores(table: MatchTable, label: str, images: np.ndarray, gt: GroundTruth,
+                   bootstrap: int, seed: list[int]) -> dict:
+    people = int(np.isin(gt.ann_image[gt.people], images).sum())
+    if len(images) == 0:
+        return {"label": label, "images": 0, "people": 0, "stats": _stats_dict([None] * len(STAT_NAMES)), "ap_ci": None}
+    sub = table.subset(images)
+    return {"label": label, "images": int(len(images)), "people": people,
+            "stats": _stats_dict(sub.stats()), "ap_ci": bootstrap_ap(sub, bootstrap, seed, CI_LEVEL)}
+
+
+def parse_jitter(spec: str) -> tuple[float, str, str]:
+    """``LEVEL=GT,RESULTS`` -> (level, gt path, results path)."""
+    level, sep, files = spec.partition("=")
+    parts = files.split(",")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ValueError(f"--jitter {spec!r}: expected LEVEL=GT_FILE,RESULTS_FILE, e.g. 5=crowd_val_jitter5.json,res5.json")
+    try:
+        value = float(level)
+    except ValueError:
+        raise ValueError(f"--jitter {spec!r}: level {level!r} is not a number (pixels)") from None
+    return value, parts[0], parts[1]
+
+
+def _normalise_jitter(jitter) -> list[tuple[float, str, str]]:
+    if not jitter:
+        return []
+    items: Iterable = jitter.items() if isinstance(jitter, Mapping) else jitter
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(parse_jitter(item))
+        elif len(item) == 2:           # (level, (gt, results)) from a mapping
+            out.append((float(item[0]), str(item[1][0]), str(item[1][1])))
+        else:
+            out.append((float(item[0]), str(item[1]), str(item[2])))
+    levels = [lv for lv, _, _ in out]
+    if len(set(levels)) != len(levels):
+        raise ValueError(f"--jitter: level given twice in {levels}")
+    return sorted(out)
+
+
+def _level_label(level: float):
+    return int(level) if float(level).is_integer() else level
+
+
+def _file_info(path: str | os.PathLike) -> dict:
+    return {"path": str(path), "sha256": sha256_file(path)}
+
+
+def score_loaded(gt: GroundTruth, dt: Detections, *, sigmas: np.ndarray, bootstrap: int = 1000,
+                 seed: int = 0, count_threshold: float = 0.0, count_cap: int = 10,
+                 pck_alpha: float = 0.2) -> dict:
+    """Tables 1 and 2, crowd-index buckets, counting and PCK of loaded inputs."""
+    table = evaluate(gt, dt, sigmas)
+    table1 = {"stats": _stats_dict(table.stats()),
+              "ap_ci": bootstrap_ap(table, bootstrap, [seed, 0], CI_LEVEL)}
+    buckets, source, outside = people_buckets(gt)
+    table2 = {"source": source, "images_outside_buckets": int(outside),
+              "buckets": [_subset_scores(table, label, imgs, gt, bootstrap, [seed, 1, i])
+                          for i, (label, imgs) in enumerate(buckets)]}
+    ci_buckets = crowd_index_buckets(gt)
+    crowd = None
+    if ci_buckets is not None:
+        crowd = {"buckets": [_subset_scores(table, label, imgs, gt, bootstrap, [seed, 2, i])
+                             for i, (label, imgs) in enumerate(ci_buckets)]}
+    return {
+        "table1": table1, "table2": table2, "crowd_index": crowd,
+        "counting": counting_confusion(gt, dt, count_threshold, count_cap),
+        "pck": pck(gt, dt, pck_alpha, count_threshold),
+        "_table": table,
+    }
+
+
+def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap: int = 1000,
+                sigmas: str | None = None, count_threshold: float = 0.0, count_cap: int = 10,
+                pck_alpha: float = 0.2, method: str | None = None) -> dict:
+    """Score ``results_path`` against ``gt_path``; returns the scores.json dict.
+
+    jitter: ``[(level, jittered_gt, results), ...]``, ``{level: (gt, results)}`` or
+    ``["LEVEL=GT,RESULTS", ...]``; each level's predictions are mapped back to
+    the base crops and scored against ``gt_path``. sigmas: ``None`` (from the
+    keypoint names), K comma-separated numbers, or a JSON file name -> sigma.
+    bootstrap: resamples for the 95% CIs (0 = none); seed makes them repeatable.
+    """
+    if bootstrap < 0:
+        raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
+    levels = _normalise_jitter(jitter)
+    gt = load_ground_truth(gt_path)
+    sig, sig_source = resolve_sigmas(gt.keypoint_names, sigmas, gt.source)
+    dt = load_results(results_path, gt)
+    core = score_loaded(gt, dt, sigmas=sig, bootstrap=bootstrap, seed=seed, count_threshold=count_threshold,
+                        count_cap=count_cap, pck_alpha=pck_alpha)
+    core.pop("_table")
+
+    table3 = None
+    if levels:
+        rows = []
+        if 0.0 not in [lv for lv, _, _ in levels]:
+            rows.append({"level": 0, "gt": str(gt_path), "results": str(results_path),
+                         "stats": core["table1"]["stats"], "ap_ci": core["table1"]["ap_ci"]})
+        for i, (level, jgt_path, jres_path) in enumerate(levels):
+            jgt = load_ground_truth(jgt_path)
+            if jgt.keypoint_names != gt.keypoint_names:
+                raise ValueError(f"{jgt_path}: keypoint names differ from {gt_path}")
+            mapped = map_to_base(load_results(jres_path, jgt), jgt, gt)
+            t = evaluate(gt, mapped, sig)
+            rows.append({"level": _level_label(level), "gt": str(jgt_path), "results": str(jres_path),
+                         "stats": _stats_dict(t.stats()), "ap_ci": bootstrap_ap(t, bootstrap, [seed, 3, i], CI_LEVEL)})
+        table3 = {"levels": sorted(rows, key=lambda r: r["level"])}
+
+    return {
+        "format": SCORES_FORMAT,
+        "method": method or Path(results_path).stem,
+        "inputs": {
+            "gt": {**_file_info(gt_path), "images": gt.num_images, "annotations": int(len(gt.ann_ids)),
+                   "people": int(gt.people.sum()), "keypoints": gt.keypoint_names, "notes": gt.notes},
+            "results": {**_file_info(results_path), "detections": len(dt)},
+        },
+        "settings": {
+            "sigmas": {"source": sig_source, "values": sig.tolist()},
+            "iou_thresholds": IOU_THRS.tolist(), "max_dets": MAX_DETS,
+            "area_ranges": dict(zip(AREA_LABELS, AREA_RANGES.tolist())),
+            "bootstrap": {"resamples": bootstrap, "seed": seed, "level": CI_LEVEL, "unit": "image"},
+            "count_threshold": count_threshold, "count_cap": count_cap, "pck_alpha": pck_alpha,
+        },
+        **{k: core[k] for k in ("table1", "table2", "crowd_index")},
+        "table3": table3,
+        "counting": core["counting"],
+        "pck": core["pck"],
+    }
