@@ -187,3 +187,27 @@ def jitter_cmd(in_file, levels, more_levels, seed, source_images, no_images, out
         where = f", crops in {lvl.crops_dir}" if lvl.crops_dir else ""
         gone = f", {lvl.people_outside} annotations left with nothing inside the crop" if lvl.people_outside else ""
         click.echo(f"\u00b1{lvl.px} px: {lvl.images} images{gone} -> {lvl.json_path}{where}")
+
+
+@main.command("synth")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Output folder, written in COCO's layout: annotations/person_keypoints_SPLIT.json and SPLIT/*.jpg.")
+@click.option("--split", default="train2014", show_default=True,
+              help="Split name used in the file names, so `build --split SPLIT --coco-root OUT` reads the world.")
+@click.option("--images", "n_images", type=click.IntRange(min=1), required=True,
+              help="Number of images (about 4 people each; 64000 is COCO train2017's size).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="World seed: the same seed and --images give byte-identical files.")
+@click.option("--annotations-only", is_flag=True, help="Write only the annotation JSON, no JPEGs (fast, COCO scale).")
+@click.option("--workers", type=click.IntRange(min=1), default=min(4, os.cpu_count() or 1), show_default=True,
+              help="Processes that draw images (the output does not depend on it).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def synth_cmd(out, split, n_images, seed, annotations_only, workers, quiet):
+    """Write a synthetic crowd world: stick people with COCO-17 keypoints, visibility flags,
+    segmentation, iscrowd regions, isolated people and overlapping groups of 2 to 8."""
+    from .synth import synthesize
+
+    r = synthesize(out, split, n_images, seed=seed, annotations_only=annotations_only,
+                   workers=workers, progress=not quiet)
+    where = f", images in {r.image_dir}" if r.image_dir else ""
+    click.echo(f"{r.n_images} images, {r.n_people} people, {r.n_crowd_regions} iscrowd regions -> {r.annotations}{where}")
