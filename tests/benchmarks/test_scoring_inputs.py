@@ -1,0 +1,198 @@
+"""Bad ground-truth, results and option inputs give clear errors naming the file
+and the JSON path; an empty results list scores zero."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.scoring import score_files
+from benchmarks.scoring.score import parse_jitter
+from cococrowd.cocofile import CocoFormatError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from scoring_helpers import dt, gt_ann, gt_file, image, pose, write_json  # noqa: E402
+
+
+def _world(tmp_path, **img_extra):
+    a, b = pose(100, 150, 60), pose(220, 150, 60)
+    gt = gt_file([image(1, num_people=2, **img_extra), image(2, num_people=1, **img_extra)],
+                 [gt_ann(1, 1, a), gt_ann(2, 1, b), gt_ann(3, 2, a)])
+    res = [dt(1, a, 0.9), dt(1, b, 0.8), dt(2, a, 0.7)]
+    return write_json(tmp_path / "gt.json", gt), res
+
+
+def _fails(tmp_path, res, match, raw=None, **kw):
+    gp, _ = _world(tmp_path)
+    rp = tmp_path / "results.json"
+    rp.write_text(raw if raw is not None else json.dumps(res))
+    with pytest.raises((CocoFormatError, ValueError), match=match):
+        score_files(gp, rp, bootstrap=0, **kw)
+
+
+def test_wrong_keypoint_count_names_file_and_index(tmp_path):
+    _, res = _world(tmp_path)
+    res[1]["keypoints"] = res[1]["keypoints"][:48]
+    _fails(tmp_path, res, r"results\.json: \[1\]\.keypoints: has 48 values, expected 51 \(3 x 17 keypoints\)")
+
+
+def test_unknown_image_id(tmp_path):
+    _, res = _world(tmp_path)
+    res[2]["image_id"] = 99
+    _fails(tmp_path, res, r"results\.json: \[2\]\.image_id: unknown image id 99 \(not in gt\.json\)")
+
+
+def test_nan_keypoint(tmp_path):
+    _, res = _world(tmp_path)
+    res[0]["keypoints"][4] = float("nan")
+    _fails(tmp_path, res, r"results\.json: \[0\]\.keypoints\[4\]: must be finite, got nan", raw=json.dumps(res))
+
+
+def test_missing_score(tmp_path):
+    _, res = _world(tmp_path)
+    del res[2]["score"]
+    _fails(tmp_path, res, r"results\.json: \[2\]\.score: missing key")
+
+
+def test_score_must_be_a_number(tmp_path):
+    _, res = _world(tmp_path)
+    res[1]["score"] = "0.9"
+    _fails(tmp_path, res, r"\[1\]\.score: must be a number, got '0\.9'")
+
+
+def test_keypoint_must_be_a_number(tmp_path):
+    _, res = _world(tmp_path)
+    res[1]["keypoints"][7] = True
+    _fails(tmp_path, res, r"\[1\]\.keypoints\[7\]: must be a number, got True")
+
+
+def test_not_a_list(tmp_path):
+    _fails(tmp_path, None, r"results\.json: top level must be a JSON list of detections, got dict",
+           raw=json.dumps({"annotations": []}))
+
+
+def test_item_not_an_object(tmp_path):
+    _, res = _world(tmp_path)
+    res[1] = [1, 2, 3]
+    _fails(tmp_path, res, r"\[1\]: must be an object, got list")
+
+
+def test_other_category(tmp_path):
+    _, res = _world(tmp_path)
+    res[0]["category_id"] = 3
+    _fails(tmp_path, res, r"\[0\]\.category_id: is 3, but the person category of the ground truth is 1")
+
+
+def test_bbox_needed_on_every_result_when_the_first_has_one(tmp_path):
+    _, res = _world(tmp_path)
+    res[0]["bbox"] = [0, 0, 10, 10]
+    _fails(tmp_path, res, r"\[1\]\.bbox: must be \[x, y, w, h\]")
+
+
+def test_malformed_json(tmp_path):
+    _fails(tmp_path, None, r"results\.json: malformed JSON", raw="[{")
+
+
+def test_missing_results_file(tmp_path):
+    gp, _ = _world(tmp_path)
+    with pytest.raises(CocoFormatError, match="nope.json: file not found"):
+        score_files(gp, tmp_path / "nope.json", bootstrap=0)
+
+
+def test_empty_results_score_zero(tmp_path):
+    gp, _ = _world(tmp_path)
+    rp = write_json(tmp_path / "results.json", [])
+    s = score_files(gp, rp, bootstrap=50)
+    assert all(v == 0.0 for k, v in s["table1"]["stats"].items() if k not in ("AP(M)", "AR(M)", "AP(L)", "AR(L)"))
+    assert s["table1"]["ap_ci"]["low"] == s["table1"]["ap_ci"]["high"] == 0.0
+    assert s["counting"]["predicted_people"] == 0 and s["pck"]["mean"] == 0.0
+    assert s["inputs"]["results"]["detections"] == 0
+
+
+def test_partial_num_people_is_an_error(tmp_path):
+    gp, res = _world(tmp_path)
+    d = json.loads(gp.read_text())
+    del d["images"][1]["num_people"]
+    write_json(gp, d)
+    rp = write_json(tmp_path / "results.json", res)
+    with pytest.raises(CocoFormatError, match=r"gt\.json: images\[1\]\.num_people: missing, while other images have it"):
+        score_files(gp, rp, bootstrap=0)
+
+
+def test_bad_crowd_index(tmp_path):
+    gp, res = _world(tmp_path, crowdIndex=0.3)
+    d = json.loads(gp.read_text())
+    d["images"][0]["crowdIndex"] = "high"
+    write_json(gp, d)
+    rp = write_json(tmp_path / "results.json", res)
+    with pytest.raises(CocoFormatError, match=r"images\[0\]\.crowdIndex: must be a finite number >= 0, got 'high'"):
+        score_files(gp, rp, bootstrap=0)
+
+
+def test_unknown_keypoint_names_need_sigmas(tmp_path):
+    names = [f"p{i}" for i in range(4)]
+    xy = pose(100, 150, 60)[:4]
+    gt = write_json(tmp_path / "gt.json", gt_file([image(1)], [gt_ann(1, 1, xy)], names=names))
+    rp = write_json(tmp_path / "results.json", [dt(1, xy, 0.9)])
+    with pytest.raises(CocoFormatError, match=r"gt\.json: categories\.keypoints: no known OKS sigma for keypoint\(s\) 'p0'"):
+        score_files(gt, rp, bootstrap=0)
+    s = score_files(gt, rp, bootstrap=0, sigmas="0.05,0.05,0.1,0.1")
+    assert s["settings"]["sigmas"] == {"source": "user", "values": [0.05, 0.05, 0.1, 0.1]}
+    assert s["table1"]["stats"]["AP"] == pytest.approx(1.0)
+    sig_file = write_json(tmp_path / "sig.json", {n: 0.07 for n in names})
+    assert score_files(gt, rp, bootstrap=0, sigmas=str(sig_file))["settings"]["sigmas"]["values"] == [0.07] * 4
+    with pytest.raises(ValueError, match="got 3 values, the person category has 4 keypoints"):
+        score_files(gt, rp, bootstrap=0, sigmas="0.05,0.05,0.1")
+    with pytest.raises(ValueError, match="sigma must be a positive number"):
+        score_files(gt, rp, bootstrap=0, sigmas="0.05,0.05,0.1,-1")
+    write_json(sig_file, {"p0": 0.1})
+    with pytest.raises(CocoFormatError, match=r"sig\.json: no sigma for keypoint\(s\) p1, p2, p3"):
+        score_files(gt, rp, bootstrap=0, sigmas=str(sig_file))
+
+
+def test_bad_ground_truth_keypoints(tmp_path):
+    gp, res = _world(tmp_path)
+    d = json.loads(gp.read_text())
+    d["annotations"][2]["keypoints"][5] = "x"
+    write_json(gp, d)
+    rp = write_json(tmp_path / "results.json", res)
+    with pytest.raises(CocoFormatError, match=r"gt\.json: annotations\[2\]\.keypoints\[5\]"):
+        score_files(gp, rp, bootstrap=0)
+
+
+def test_jitter_spec_parsing():
+    assert parse_jitter("5=a.json,b.json") == (5.0, "a.json", "b.json")
+    for bad in ("5", "5=a.json", "x=a.json,b.json", "5=a.json,"):
+        with pytest.raises(ValueError, match="--jitter"):
+            parse_jitter(bad)
+
+
+def test_jitter_of_another_ground_truth_is_refused(tmp_path):
+    gp, res = _world(tmp_path, crop_box=[10, 10, 400, 300])
+    d = json.loads(gp.read_text())
+    for img in d["images"]:
+        img["crop_box"], img["base_crop_box"] = [15, 10, 400, 300], [11, 10, 400, 300]
+    jit = write_json(tmp_path / "gt_j.json", d)
+    rp = write_json(tmp_path / "results.json", res)
+    with pytest.raises(CocoFormatError, match=r"gt_j\.json: images\[0\]\.base_crop_box: is \[11\.0, 10\.0\] but the base"):
+        score_files(gp, rp, jitter=[(5, jit, rp)], bootstrap=0)
+
+
+def test_jitter_image_missing_from_base(tmp_path):
+    gp, res = _world(tmp_path, crop_box=[10, 10, 400, 300])
+    d = json.loads(gp.read_text())
+    d["images"][1]["id"] = 7
+    for a in d["annotations"]:
+        a["image_id"] = 7 if a["image_id"] == 2 else a["image_id"]
+    jit = write_json(tmp_path / "gt_j.json", d)
+    rp = write_json(tmp_path / "results.json", res[:2])
+    with pytest.raises(CocoFormatError, match=r"gt_j\.json: images\[1\]\.id: image id 7 is not in the base ground truth"):
+        score_files(gp, rp, jitter=[(5, jit, rp)], bootstrap=0)
+
+
+def test_negative_bootstrap(tmp_path):
+    gp, res = _world(tmp_path)
+    with pytest.raises(ValueError, match="bootstrap must be >= 0"):
+        score_files(gp, write_json(tmp_path / "r.json", res), bootstrap=-1)
