@@ -39,12 +39,15 @@ def _cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _chain(p: np.ndarray, sign: float) -> np.ndarray:
-    """Monotone-chain half hull of x-sorted points p (n, M, 2), done in
-    parallel: drop every point that does not turn the chain's way between its
-    surviving neighbours (it cannot be a hull vertex) until none is left."""
+    """Monotone-chain half hull of (x, y)-sorted points p (n, M, 2), done in
+    parallel: drop every point that does not turn strictly the chain's way
+    between its surviving neighbours (it cannot be a hull vertex) until none
+    is left. Repeats are dropped first: two copies of a vertex would each see
+    the other as a collinear neighbour and both go."""
     n, m, _ = p.shape
     idx = np.broadcast_to(np.arange(m), (n, m))
-    alive = np.ones((n, m), bool)
+    repeat = (np.abs(np.diff(p, axis=1)) < 1e-6).all(axis=-1)
+    alive = np.concatenate([np.ones((n, 1), bool), ~repeat], axis=1)
     rows = np.arange(n)[:, None]
     while True:
         before = np.maximum.accumulate(np.where(alive, idx, -1), axis=1)
@@ -53,7 +56,7 @@ def _chain(p: np.ndarray, sign: float) -> np.ndarray:
         nxt = np.concatenate([after[:, 1:], np.full((n, 1), m)], axis=1)
         inner = alive & (prev >= 0) & (nxt < m)
         turn = sign * _cross(p[rows, prev.clip(0)], p, p[rows, nxt.clip(max=m - 1)])
-        drop = inner & (turn <= 1e-9)
+        drop = inner & (turn <= 0)
         if not drop.any():
             return alive
         alive &= ~drop
@@ -66,7 +69,9 @@ def convex_hull(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.lexsort((q[..., 1], q[..., 0]), axis=-1)
     p = np.take_along_axis(q, order[..., None], axis=1)
     lower, upper = _chain(p, 1.0), _chain(p, -1.0)
-    upper[:, 0] = upper[:, -1] = False  # the ends already close the lower chain
+    # the ends already close the lower chain
+    upper[:, 0] = False
+    upper[np.arange(n), m - 1 - np.argmax(lower[:, ::-1], axis=1)] = False
     # lower chain left to right, then the upper chain right to left
     key = np.where(lower, np.arange(m), 2 * m - np.arange(m))
     keep = lower | upper

@@ -139,11 +139,11 @@ def _place(rng: np.random.Generator, units: layout.Units):
 
 
 def _outlines(kp, r, head, axes, W, H):
-    """bbox (extent clipped to the image), area and segmentation polygon
-    (outline clipped by shapely where it crosses the border), and which
-    people keep enough of themselves in frame to be annotated."""
+    """Segmentation polygon (the outline, clipped by shapely where it crosses
+    the image border), its area and its bounds as bbox, and which people keep
+    enough of themselves in frame to be annotated."""
     q = geometry.shape_points(kp, r, head, axes)
-    ext = geometry.extent(q, r)
+    ext = geometry.extent(q, r)  # the outline's bounds: it samples the axis directions
     flat, counts = geometry.outline(q, r)
     area = geometry.polygon_area(flat, counts)
     ends = np.cumsum(counts)
@@ -155,10 +155,11 @@ def _outlines(kp, r, head, axes, W, H):
                                                     W[crosses], H[crosses])
     for i, ring in zip(crosses.tolist(), clipped):
         seg[i] = np.round(ring, 2).ravel().tolist()
-    x0, y0 = np.maximum(ext[:, 0], 0), np.maximum(ext[:, 1], 0)
-    x1, y1 = np.minimum(ext[:, 2], W), np.minimum(ext[:, 3], H)
+        ext[i] = np.r_[ring.min(axis=0), ring.max(axis=0)] if len(ring) else 0.0
+    # rounded corners first, so that x + w is the rounded right edge
+    x0, y0, x1, y1 = np.round(ext, 2).T
     keep = (x1 - x0 >= MIN_SIDE) & (y1 - y0 >= MIN_SIDE) & (area >= MIN_AREA)
-    return np.round(np.stack([x0, y0, x1 - x0, y1 - y0], axis=1), 2), area, seg, keep
+    return np.stack([x0, y0, np.round(x1 - x0, 2), np.round(y1 - y0, 2)], axis=1), area, seg, keep
 
 
 def _labelled(rng: np.random.Generator, n: int, px_scale: np.ndarray) -> np.ndarray:
