@@ -1,6 +1,7 @@
 """iscrowd regions: blobs of many small people, labelled as one RLE mask."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,18 +36,18 @@ class CrowdShapes:
                 continue
             ring = np.asarray(clipped.exterior.coords)[:-1]
             rle = mask_utils.merge(mask_utils.frPyObjects([ring.ravel().tolist()], h, w))
-            area = float(mask_utils.area(rle))
+            area = int(mask_utils.area(rle))
             if area < MIN_AREA:
                 continue
             out["crowd_image"].append(img)
             out["crowd_polygon"].append(ring)
             out["crowd_bbox"].append(mask_utils.toBbox(rle).tolist())
             out["crowd_area"].append(area)
-            out["crowd_rle"].append(uncompressed_rle(mask_utils.decode(rle)))
+            out["crowd_rle"].append(uncompressed_rle(_decode(rle)))
         return {"crowd_image": np.array(out["crowd_image"], dtype=int),
                 "crowd_polygon": out["crowd_polygon"],
                 "crowd_bbox": np.array(out["crowd_bbox"], dtype=float).reshape(-1, 4),
-                "crowd_area": np.array(out["crowd_area"], dtype=float),
+                "crowd_area": np.array(out["crowd_area"], dtype=np.int64),
                 "crowd_rle": out["crowd_rle"]}
 
 
@@ -58,6 +59,12 @@ def crowd_regions(rng: np.random.Generator, n: int) -> CrowdShapes:
     poly = radius[..., None] * half[:, None, :] * np.stack([np.cos(ang), np.sin(ang)], axis=-1)
     box = np.concatenate([poly.min(axis=1), poly.max(axis=1)], axis=1)
     return CrowdShapes(polygon=poly, box=box)
+
+
+def _decode(rle: dict) -> np.ndarray:
+    with warnings.catch_warnings():  # pycocotools' decode trips a numpy 2 deprecation warning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(rle)
 
 
 def uncompressed_rle(mask: np.ndarray) -> dict:

@@ -27,6 +27,8 @@ COCO_PERSON = {
                  [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]],
 }
 N_IMAGES, SEED = 24, 3
+# pycocotools' mask.decode trips a numpy 2 deprecation warning
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
