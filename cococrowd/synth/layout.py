@@ -96,6 +96,22 @@ def segment_bounds(box: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.concatenate([np.minimum.reduceat(box[:, :2], starts), np.maximum.reduceat(box[:, 2:], starts)], axis=1)
 
 
+def _share_rows(row_key: np.ndarray, slot: np.ndarray, weight: np.ndarray):
+    """For units in rows (row_key) at positions (slot): the row's total
+    weight, the weight of the units before each one, and whether it is last."""
+    n = len(row_key)
+    by_slot = np.lexsort((slot, row_key))
+    w = weight[by_slot]
+    run_start = np.r_[0, np.flatnonzero(np.diff(row_key[by_slot])) + 1]
+    run_sum = np.add.reduceat(w, run_start)
+    run_of = np.repeat(np.arange(len(run_start)), np.diff(np.r_[run_start, n]))
+    total, before, last = np.empty(n), np.empty(n), np.empty(n, bool)
+    total[by_slot] = run_sum[run_of]
+    before[by_slot] = np.cumsum(w) - np.cumsum(np.r_[0, run_sum])[run_of] - w
+    last[by_slot] = np.r_[np.diff(run_of) != 0, True]
+    return total, before, last
+
+
 def place_units(rng: np.random.Generator, units: Units, ubox: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scale and position each unit (natural box ubox) in its image.
 
@@ -122,22 +138,7 @@ def place_units(rng: np.random.Generator, units: Units, ubox: np.ndarray) -> tup
     row, slot = rank % R, rank // R
     row_h = H / R
 
-    # per (image, row): shared width, in slot order
-    key = units.image * 64 + row
-    by_slot = np.lexsort((slot, key))
-    aspect_sorted = aspect[by_slot]
-    key_sorted = key[by_slot]
-    run_start = np.r_[0, np.flatnonzero(np.diff(key_sorted)) + 1]
-    run_sum = np.add.reduceat(aspect_sorted, run_start)
-    run_of = np.repeat(np.arange(len(run_start)), np.diff(np.r_[run_start, n_units]))
-    before = np.cumsum(aspect_sorted) - np.cumsum(np.r_[0, run_sum])[run_of] - aspect_sorted
-    row_sum = np.empty(n_units)
-    row_sum[by_slot] = run_sum[run_of]
-    slot_x0 = np.empty(n_units)
-    slot_x0[by_slot] = before
-    last = np.empty(n_units, bool)
-    last[by_slot] = np.r_[np.diff(run_of) != 0, True]
-
+    row_sum, slot_x0, last = _share_rows(units.image * 64 + row, slot, aspect)  # < 64 rows per image
     fill = np.minimum(1.0, 0.96 * W / (row_h * row_sum))
     size = rng.uniform(0.2, 1.0, n_units)  # varied sizes
     scale = 0.96 * row_h * fill * size / uh
