@@ -75,3 +75,68 @@ def run_command(method, checkpoint_path, gt_path, out_dir, images, flip, batch_s
         summary = run_method(method, gt_path, out_dir, images=images, checkpoint=checkpoint_path, flip=flip,
                              batch_size=batch_size, workers=workers, device=device, progress=progress)
         click.echo(f"{summary['people']} people in {summary['images']} images -> {summary['results']}")
+
+
+@main.command("score")
+@click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False),
+              help="Ground-truth COCO keypoint file (COCO-crowd, CrowdPose or plain COCO).")
+@click.option("--results", "results_path", required=True, type=click.Path(dir_okay=False),
+              help="The method's COCO keypoint results file (a JSON list of detections).")
+@click.option("--jitter", "jitter", multiple=True, metavar="LEVEL=GT,RESULTS",
+              help="Table 3: results on a jittered ground-truth variant (repeat per level, e.g. "
+                   "5=crowd_val_jitter5.json,res5.json); mapped back to the --gt crops and scored there.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for scores.json, report.md and its PNG plots.")
+@click.option("--name", "method", default=None, help="Method name in reports (default: the results file name).")
+@click.option("--sigmas", default=None, metavar="S1,..,SK|FILE.json",
+              help="OKS sigmas: K comma-separated numbers in the file's keypoint order, or a JSON file "
+                   "name -> sigma (default: COCO-17 / CrowdPose-14 values matched by keypoint name).")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples (over images) for the 95% confidence intervals; 0 = none.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
+@click.option("--score-threshold", "count_threshold", type=float, default=0.0, show_default=True,
+              help="Predictions with score >= this count as people (counting matrix and PCK).")
+@click.option("--count-max", "count_cap", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Counts at or above this share the last row/column of the counting matrix.")
+@click.option("--pck-alpha", type=click.FloatRange(min=0, min_open=True), default=0.2, show_default=True,
+              help="PCK threshold as a fraction of max(width, height) of the ground-truth box.")
+def score_command(gt_path, results_path, jitter, out_dir, method, sigmas, bootstrap, seed, count_threshold,
+                  count_cap, pck_alpha):
+    """Score a keypoint results file: AP/AR, AP per people count, jitter, counting, PCK, CIs."""
+    from benchmarks.scoring import score_and_report
+    from cococrowd.cocofile import CocoFormatError
+
+    try:
+        s = score_and_report(gt_path, results_path, out_dir, jitter=list(jitter), seed=seed, bootstrap=bootstrap,
+                             sigmas=sigmas, count_threshold=count_threshold, count_cap=count_cap,
+                             pck_alpha=pck_alpha, method=method)
+    except (CocoFormatError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    t1, ci = s["table1"]["stats"], s["table1"]["ap_ci"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    click.echo(f"{s['method']}: AP {fmt(t1['AP'])}" + (f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else "")
+               + f"  AP.5 {fmt(t1['AP.5'])}  AP.75 {fmt(t1['AP.75'])}  AR {fmt(t1['AR'])}")
+    click.echo("AP by people: " + "  ".join(f"{b['label']}: {fmt(b['stats']['AP'])}" for b in s["table2"]["buckets"]))
+    click.echo(f"wrote {out_dir}/scores.json and {out_dir}/report.md")
+
+
+@main.command("report")
+@click.option("--runs", "runs", multiple=True, type=click.Path(file_okay=False, exists=True),
+              help="Run folders holding scores.json (from `bench score` or `bench run`): --runs A B C.")
+@click.argument("more_runs", nargs=-1, type=click.Path(file_okay=False, exists=True))
+@click.option("--out", "out_md", required=True, type=click.Path(dir_okay=False),
+              help="Markdown file to write, e.g. reports/NAME.md (plots go to reports/NAME_figures/).")
+@click.option("--title", default=None, help="Report title (default: lists the methods).")
+def report_command(runs, more_runs, out_md, title):
+    """Put several scored runs side by side in the paper's table layouts, with the paper's own rows."""
+    from benchmarks.report import write_comparison
+    from cococrowd.cocofile import CocoFormatError
+
+    dirs = list(runs) + list(more_runs)
+    if not dirs:
+        raise click.UsageError("give at least one run folder: --runs DIR [DIR ...]")
+    try:
+        path = write_comparison(dirs, out_md, title)
+    except (CocoFormatError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"wrote {path}")

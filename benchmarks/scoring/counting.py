@@ -2,7 +2,8 @@
 
 Per image: ground-truth people are the annotations that are not ignore/iscrowd
 regions; predicted people are the detections with score >= the threshold.
-Counts at or above ``cap`` share the last row/column ("cap+").
+The matrix is square, from the smallest to the largest count seen (either
+axis); counts at or above ``cap`` share the last row/column ("cap+").
 """
 from __future__ import annotations
 
@@ -25,11 +26,12 @@ def counting_confusion(gt: GroundTruth, dt: Detections, threshold: float = 0.0, 
         raise ValueError(f"count cap must be >= 1, got {cap}")
     true, pred = count_people(gt, dt, threshold)
     top = int(min(cap, max(true.max(initial=0), pred.max(initial=0))))
-    labels = [str(i) for i in range(top + 1)]
+    low = int(min(true.min(initial=top), pred.min(initial=top)))
+    labels = [str(i) for i in range(low, top + 1)]
     if top == cap:
         labels[-1] = f"{cap}+"
-    t, p = np.minimum(true, top), np.minimum(pred, top)
-    matrix = np.zeros((top + 1, top + 1), dtype=np.int64)
+    t, p = np.minimum(true, top) - low, np.minimum(pred, top) - low
+    matrix = np.zeros((top - low + 1, top - low + 1), dtype=np.int64)
     np.add.at(matrix, (t, p), 1)
     n = max(len(true), 1)
     diff = pred - true

@@ -1,0 +1,385 @@
+"""Markdown reports of `bench score` results, with PNG plots.
+
+``write_run(scores, out_dir)`` writes ``scores.json`` and ``report.md`` for one
+method; ``write_comparison(run_dirs, out_md)`` puts several scored runs side by
+side (``bench report``). Tables follow the paper's layouts; the paper's
+published numbers appear as separate rows labelled "(paper)", never merged
+with computed ones.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from cococrowd.cocofile import CocoFormatError, atomic_output, read_json, write_bytes, write_json
+
+from .scoring import paper
+from .scoring.score import SCORES_FORMAT
+
+STATS = paper.STATS
+PAPER = "(paper)"
+
+
+# ---------------------------------------------------------------- formatting
+
+def _f(v, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _ci(ci) -> str:
+    return "" if not ci else f"[{ci['low']:.3f}, {ci['high']:.3f}]"
+
+
+def _with_ci(v, ci) -> str:
+    return _f(v) + (f" {_ci(ci)}" if ci else "")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _level(v) -> str:
+    return f"±{v:g}"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "run"
+
+
+# ---------------------------------------------------------------- plots
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "axes.titlesize": 11, "axes.labelsize": 10,
+                         "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 150})
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight", metadata={"Software": None})
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def _grouped_bars(ax, groups: list[str], series: list[dict], percent: bool = False) -> None:
+    """series: {"label", "values" (None = n/a), "low", "high" (optional), "paper" (bool)}."""
+    n = max(len(series), 1)
+    width = 0.8 / n
+    x = np.arange(len(groups))
+    colours = iter(["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"])
+    greys = iter(["#7f7f7f", "#bcbcbc", "#4d4d4d", "#a0a0a0", "#303030"])
+    for i, s in enumerate(series):
+        vals = np.array([np.nan if v is None else v for v in s["values"]], dtype=float)
+        colour = next(greys) if s.get("paper") else next(colours)
+        pos = x - 0.4 + width * (i + 0.5)
+        err = None
+        if s.get("low") is not None:
+            lo = np.array([np.nan if v is None else v for v in s["low"]], dtype=float)
+            hi = np.array([np.nan if v is None else v for v in s["high"]], dtype=float)
+            err = np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)])
+        bars = ax.bar(pos, np.nan_to_num(vals), width * 0.92, yerr=err, capsize=2.5, color=colour,
+                      hatch="//" if s.get("paper") else None, edgecolor="white" if not s.get("paper") else "black",
+                      linewidth=0.4, label=s["label"], error_kw={"elinewidth": 0.8, "ecolor": "black"})
+        for bar, v in zip(bars, vals):
+            text = "n/a" if np.isnan(v) else (f"{v:.1f}" if percent else f"{v:.3f}")
+            top = 0 if np.isnan(v) else v
+            if err is not None and not np.isnan(v):
+                top = max(top, v + err[1][list(bars).index(bar)])
+            ax.annotate(text, (bar.get_x() + bar.get_width() / 2, top), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=6.5, rotation=90 if n > 2 else 0)
+    ax.set_xticks(x, groups)
+    ax.margins(y=0.18)
+    ax.grid(axis="y", linewidth=0.4, alpha=0.5)
+    ax.set_axisbelow(True)
+
+
+def plot_bucket_ap(runs, path: Path, key: str = "table2", paper_rows: dict | None = None,
+                   xlabel: str = "People in the image", title: str = "AP by number of people") -> None:
+    plt = _plt()
+    first = runs[0][1][key]["buckets"]
+    groups = [f"{b['label']}\n(n={b['images']})" for b in first]
+    series = []
+    for name, s in runs:
+        buckets = s[key]["buckets"]
+        series.append({"label": name, "values": [b["stats"]["AP"] for b in buckets],
+                       "low": [b["ap_ci"]["low"] if b["ap_ci"] else None for b in buckets],
+                       "high": [b["ap_ci"]["high"] if b["ap_ci"] else None for b in buckets]})
+    for name, values in (paper_rows or {}).items():
+        series.append({"label": f"{name} {PAPER}", "values": list(values), "paper": True})
+    fig, ax = plt.subplots(figsize=(7.2, 3.8))
+    _grouped_bars(ax, groups, series)
+    ax.set_xlabel(xlabel + " (n = images)")
+    ax.set_ylabel("AP (OKS 0.50:0.95)")
+    ax.set_title(title + " — bars: AP, whiskers: 95% bootstrap CI")
+    ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
+    ax.legend(fontsize=7.5, frameon=False, ncol=min(len(series), 4), loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    _save(fig, path)
+
+
+def plot_counting(name: str, counting: dict, path: Path) -> None:
+    plt = _plt()
+    m = np.array(counting["matrix"])
+    labels = counting["labels"]
+    fig, ax = plt.subplots(figsize=(4.6, 4.0))
+    im = ax.imshow(m, cmap="Blues", origin="lower")
+    peak = m.max() if m.size else 0
+    for (i, j), v in np.ndenumerate(m):
+        if v:
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                    color="white" if v > 0.55 * peak else "black")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel(f"Predicted people (score ≥ {counting['threshold']:g})")
+    ax.set_ylabel("Ground-truth people")
+    exact, n_img = counting["exact"], counting["images"]
+    detail = "" if exact is None else f"exact count in {100 * exact:.1f}% of {n_img} images"
+    ax.set_title(f"Counting: {name}\n{detail}")
+    ax.spines[:].set_visible(False)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="images")
+    _save(fig, path)
+
+
+def plot_pck(runs, path: Path) -> None:
+    plt = _plt()
+    parts = list(runs[0][1]["pck"]["parts"])
+    groups = parts + ["mean"]
+    series = []
+    for name, s in runs:
+        p = s["pck"]
+        vals = [p["parts"].get(k) for k in parts] + [p["mean"]]
+        series.append({"label": name, "values": [None if v is None else 100 * v for v in vals]})
+    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    _grouped_bars(ax, groups, series, percent=True)
+    alpha = runs[0][1]["pck"]["alpha"]
+    ax.set_xlabel("Body part")
+    ax.set_ylabel(f"PCK@{alpha:g} (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(f"PCK@{alpha:g} per part (unmatched people count as misses)")
+    ax.legend(fontsize=7.5, frameon=False, ncol=min(len(series), 4), loc="upper center", bbox_to_anchor=(0.5, -0.16))
+    _save(fig, path)
+
+
+def plot_jitter(runs, path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for name, s in runs:
+        if not s.get("table3"):
+            continue
+        lv = s["table3"]["levels"]
+        x = [r["level"] for r in lv]
+        y = np.array([np.nan if r["stats"]["AP"] is None else r["stats"]["AP"] for r in lv])
+        lo = np.array([r["ap_ci"]["low"] if r["ap_ci"] else np.nan for r in lv])
+        hi = np.array([r["ap_ci"]["high"] if r["ap_ci"] else np.nan for r in lv])
+        err = np.vstack([np.nan_to_num(y - lo), np.nan_to_num(hi - y)])
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=name)
+        for xi, yi in zip(x, y):
+            if not np.isnan(yi):
+                ax.annotate(f"{yi:.3f}", (xi, yi), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=7)
+    for name, levels in paper.TABLE3.items():
+        ax.plot(list(levels), list(levels.values()), linestyle="--", marker="s", color="grey", label=f"{name} {PAPER}")
+    ax.set_xlabel("Box jitter (± px)")
+    ax.set_ylabel("AP (OKS 0.50:0.95)")
+    ax.set_title("AP under crop-box jitter (95% bootstrap CI)")
+    ax.grid(linewidth=0.4, alpha=0.5)
+    ax.legend(fontsize=7.5, frameon=False)
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------- markdown
+
+def _table1(runs, with_paper: bool) -> str:
+    rows = [[name] + [_f(s["table1"]["stats"][k]) for k in STATS] + [_ci(s["table1"]["ap_ci"]) or "n/a"]
+            for name, s in runs]
+    if with_paper:
+        rows += [[f"{m} {PAPER}"] + [_f(v) for v in vals] + [""] for m, vals in paper.TABLE1.items()]
+    return _table(["Method"] + list(STATS) + ["AP 95% CI"], rows)
+
+
+def _bucket_table(runs, key: str, paper_rows: dict | None) -> str:
+    labels = [b["label"] for b in runs[0][1][key]["buckets"]]
+    rows = []
+    for name, s in runs:
+        by = {b["label"]: b for b in s[key]["buckets"]}
+        rows.append([name] + [_with_ci(by[l]["stats"]["AP"], by[l]["ap_ci"]) if l in by else "n/a" for l in labels])
+        rows.append([f"{name}: images / people"] + [f"{by[l]['images']} / {by[l]['people']}" if l in by else "" for l in labels])
+    for m, vals in (paper_rows or {}).items():
+        rows.append([f"{m} {PAPER}"] + [_f(v) for v in vals])
+    return _table(["Method"] + labels, rows)
+
+
+def _table3(runs) -> str:
+    levels = sorted({r["level"] for _, s in runs if s.get("table3") for r in s["table3"]["levels"]}
+                    | {lv for vals in paper.TABLE3.values() for lv in vals})
+    rows = []
+    for name, s in runs:
+        if not s.get("table3"):
+            continue
+        by = {r["level"]: r for r in s["table3"]["levels"]}
+        rows.append([name] + [_with_ci(by[lv]["stats"]["AP"], by[lv]["ap_ci"]) if lv in by else "" for lv in levels])
+    for m, vals in paper.TABLE3.items():
+        rows.append([f"{m} {PAPER}"] + [_f(vals.get(lv)) if lv in vals else "" for lv in levels])
+    return _table(["Method"] + [_level(lv) for lv in levels], rows)
+
+
+def _counting(name, c) -> str:
+    labels = c["labels"]
+    header = ["GT \\ predicted"] + labels
+    rows = [[labels[i]] + [str(v) for v in row] for i, row in enumerate(c["matrix"])]
+    summary = (f"{name}: predictions with score ≥ {c['threshold']:g}; exact count in "
+               f"{_pct(c['exact'])} of {c['images']} images, over {_pct(c['over'])}, under {_pct(c['under'])}, "
+               f"mean absolute error {_f(c['mean_abs_error'], 2)} people "
+               f"({c['predicted_people']} predicted vs {c['gt_people']} ground-truth people).")
+    return summary + "\n\n" + _table(header, rows)
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f}%"
+
+
+def _pck_table(runs) -> str:
+    parts = []
+    for _, s in runs:
+        parts += [p for p in s["pck"]["parts"] if p not in parts]
+    rows = []
+    for name, s in runs:
+        p = s["pck"]
+        rows.append([name] + [_f(None if p["parts"].get(k) is None else 100 * p["parts"][k], 1) for k in parts]
+                    + [_f(None if p["mean"] is None else 100 * p["mean"], 1)])
+        m = p["matched_only"]
+        rows.append([f"{name} (matched people only)"]
+                    + [_f(None if m["parts"].get(k) is None else 100 * m["parts"][k], 1) for k in parts]
+                    + [_f(None if m["mean"] is None else 100 * m["mean"], 1)])
+    return _table(["Method"] + parts + ["mean"], rows)
+
+
+def _paper_table4() -> str:
+    rows = [[f"{m} {PAPER}"] + ["-" if v is None else f"{v:.1f}" for v in vals] for m, vals in paper.TABLE4.items()]
+    return _table(["Method"] + list(paper.TABLE4_PARTS), rows)
+
+
+def _inputs(runs) -> str:
+    rows = []
+    for name, s in runs:
+        g, r = s["inputs"]["gt"], s["inputs"]["results"]
+        rows.append([name, f"`{Path(g['path']).name}` ({g['sha256'][:12]})", str(g["images"]), str(g["people"]),
+                     f"`{Path(r['path']).name}` ({r['sha256'][:12]})", str(r["detections"]),
+                     s["settings"]["sigmas"]["source"]])
+    text = _table(["Method", "Ground truth", "Images", "People", "Results", "Detections", "OKS sigmas"], rows)
+    if len({s["inputs"]["gt"]["sha256"] for _, s in runs}) > 1:
+        text += "\n\n**Warning: these runs were scored on different ground-truth files; their numbers are not comparable.**"
+    return text
+
+
+def render(runs: list[tuple[str, dict]], fig_dir: Path, md_dir: Path, title: str) -> str:
+    """Markdown for ``runs`` (name, scores); writes the PNGs into ``fig_dir``."""
+    fig_dir.mkdir(parents=True, exist_ok=True)
+
+    def link(name: str) -> str:
+        return Path(os.path.relpath(fig_dir / name, md_dir)).as_posix()
+
+    s0 = runs[0][1]
+    boot = s0["settings"]["bootstrap"]
+    out = [f"# {title}", "",
+           "Scored by `bench score` with pycocotools keypoint semantics (OKS with per-keypoint sigmas, "
+           f"maxDets {s0['settings']['max_dets']}, area ranges all/medium/large, iscrowd and unlabelled people "
+           "ignored). 95% confidence intervals: percentile bootstrap over images "
+           f"({boot['resamples']} resamples, seed {boot['seed']}). Rows marked {PAPER} are the numbers published "
+           "in the paper, copied as printed; they were measured on the authors' COCO-crowd split, not on these files.",
+           "", "## Inputs", "", _inputs(runs), "",
+           "## Table 1: keypoint AP / AR", "", _table1(runs, True), ""]
+
+    plot_bucket_ap(runs, fig_dir / "bucket_ap.png", "table2", paper.TABLE2)
+    src = s0["table2"]["source"]
+    out += ["## Table 2: AP by number of people in the image", "",
+            f"People per image from {'the `num_people` field' if src == 'num_people' else 'the non-ignored annotations'}; "
+            f"{s0['table2']['images_outside_buckets']} image(s) with fewer than 2 people are in no bucket. "
+            "An empty bucket is n/a. Cells: AP [95% CI].", "",
+            _bucket_table(runs, "table2", dict(zip(paper.TABLE2, paper.TABLE2.values()))), "",
+            f"![AP by number of people]({link('bucket_ap.png')})", ""]
+
+    crowd_runs = [(n, s) for n, s in runs if s.get("crowd_index")]
+    if crowd_runs:
+        plot_bucket_ap(crowd_runs, fig_dir / "crowd_index_ap.png", "crowd_index", None,
+                       xlabel="CrowdPose crowd index", title="AP by crowd index")
+        out += ["## AP by CrowdPose crowd index", "",
+                "easy: crowdIndex < 0.2; medium: 0.2 ≤ crowdIndex < 0.8; hard: crowdIndex ≥ 0.8.", "",
+                _bucket_table(crowd_runs, "crowd_index", None), "",
+                f"![AP by crowd index]({link('crowd_index_ap.png')})", ""]
+
+    out += ["## Table 3: AP under crop-box jitter", ""]
+    if any(s.get("table3") for _, s in runs):
+        plot_jitter(runs, fig_dir / "jitter_ap.png")
+        out += ["Predictions on each jittered crop are moved back into the unjittered crop "
+                "(x + jx − bx, y + jy − by) and scored against the unjittered ground truth. Cells: AP [95% CI].", "",
+                _table3(runs), "", f"![AP under jitter]({link('jitter_ap.png')})", ""]
+    else:
+        out += ["No jittered variants were scored (`bench score --jitter LEVEL=GT,RESULTS`). The paper's numbers:", "",
+                _table3([]), ""]
+
+    out += ["## Figure 6: counting confusion matrix", "",
+            "Rows: people in the ground truth (annotations that are not ignore/iscrowd regions); "
+            "columns: predictions at or above the score threshold; cells: images.", ""]
+    for i, (name, s) in enumerate(runs):
+        png = f"counting_{i + 1}_{_slug(name)}.png"
+        plot_counting(name, s["counting"], fig_dir / png)
+        out += [_counting(name, s["counting"]), "", f"![Counting confusion matrix, {name}]({link(png)})", ""]
+
+    alpha = s0["pck"]["alpha"]
+    plot_pck(runs, fig_dir / "pck.png")
+    out += [f"## PCK@{alpha:g} per part (%)", "",
+            f"A labelled keypoint is correct when its prediction lies within {alpha:g} × max(w, h) of the person's "
+            "ground-truth box. Predictions (score ≥ the counting threshold) are matched one-to-one to people by the "
+            "Hungarian algorithm on mean keypoint distance; a person left unmatched counts all labelled keypoints "
+            "as misses. `mean` pools all labelled keypoints. The matched-only rows follow the paper's Table 4 "
+            "convention.", "", _pck_table(runs), "", f"![PCK per part]({link('pck.png')})", "",
+            "For context only, the paper's Table 4 (Immediacy dataset, different images and parts; not comparable):",
+            "", _paper_table4(), ""]
+    return "\n".join(out)
+
+
+def write_run(scores: dict, out_dir) -> Path:
+    """``out_dir/scores.json`` and ``out_dir/report.md`` (+ PNGs beside it) for one method."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "scores.json", scores)
+    text = render([(scores["method"], scores)], out_dir, out_dir, f"Scores: {scores['method']}")
+    return write_bytes(out_dir / "report.md", text.encode())
+
+
+def load_run(run_dir) -> dict:
+    path = Path(run_dir) / "scores.json"
+    if not path.is_file():
+        raise CocoFormatError(path, "", f"not found (score the run first: bench score --out {run_dir})")
+    scores = read_json(path)
+    if not isinstance(scores, dict) or scores.get("format") != SCORES_FORMAT:
+        raise CocoFormatError(path, "format", f"not a `bench score` scores file (expected format {SCORES_FORMAT!r})")
+    return scores
+
+
+def write_comparison(run_dirs, out_md, title: str | None = None) -> Path:
+    """Several scored runs side by side; PNGs go to ``<out_md stem>_figures/``."""
+    if not run_dirs:
+        raise ValueError("give at least one run folder (--runs DIR ...)")
+    out_md = Path(out_md)
+    runs, seen = [], {}
+    for d in run_dirs:
+        s = load_run(d)
+        name = s.get("method") or Path(d).name
+        if name in seen:
+            name = f"{name} ({Path(d).name})"
+        seen[name] = d
+        runs.append((name, s))
+    fig_dir = out_md.parent / f"{out_md.stem}_figures"
+    text = render(runs, fig_dir, out_md.parent, title or f"Crowd pose comparison: {', '.join(n for n, _ in runs)}")
+    return write_bytes(out_md, text.encode())
