@@ -123,6 +123,26 @@ def random_case(seed: int, n_images: int = 14, k: int = 17, names=COCO17, zero_i
     return gt_file(images, anns, names), [res[i] for i in order]
 
 
+def three_image_world():
+    """image 10: 2 people, both hit; image 20: 3 people, no prediction;
+    image 30: 6 people, a false alarm (0.95) above one hit (0.7)."""
+    anns, res, aid = [], [], 1
+    imgs = [image(10, num_people=2, crowdIndex=0.1), image(20, num_people=3, crowdIndex=0.2),
+            image(30, w=900, num_people=6, crowdIndex=0.8)]
+    people = {10: [pose(80 + 100 * j, 150, 60) for j in range(2)],
+              20: [pose(80 + 100 * j, 150, 60) for j in range(3)],
+              30: [pose(70 + 130 * j, 150, 60) for j in range(6)]}
+    for img_id, ps in people.items():
+        for xy in ps:
+            anns.append(gt_ann(aid, img_id, xy, area=5000.0))
+            aid += 1
+    # an ignored non-group person far off in image 10 (COCO-crowd: iscrowd 1, ignore 1)
+    anns.append(gt_ann(aid, 10, pose(380, 150, 40), iscrowd=1, ignore=1))
+    res += [dt(10, people[10][0], 0.9), dt(10, people[10][1], 0.8)]
+    res += [dt(30, people[30][0] + [0, 400], 0.95), dt(30, people[30][2], 0.7)]
+    return gt_file(imgs, anns), res
+
+
 @contextlib.contextmanager
 def _quiet():
     with contextlib.redirect_stdout(io.StringIO()):

@@ -12,7 +12,8 @@ from benchmarks.scoring import score_files
 from benchmarks.scoring.pck import part_of
 
 sys.path.insert(0, str(Path(__file__).parent))
-from scoring_helpers import COCO17, dt, gt_ann, gt_file, image, pose, write_json  # noqa: E402
+from scoring_helpers import (COCO17, dt, gt_ann, gt_file, image, pose, three_image_world,  # noqa: E402
+                             write_json)
 
 R = 101  # recall thresholds 0:0.01:1
 FAR = np.array([300.0, 0.0])
@@ -40,28 +41,8 @@ def test_table1_one_hit_one_false_alarm(tmp_path):
     assert s["AP(L)"] is None and s["AR(L)"] is None      # no large person: n/a, not -1
 
 
-def _three_images():
-    """image 10: 2 people, both hit; image 20: 3 people, no prediction;
-    image 30: 6 people, a false alarm (0.95) above one hit (0.7)."""
-    anns, res, aid = [], [], 1
-    imgs = [image(10, num_people=2, crowdIndex=0.1), image(20, num_people=3, crowdIndex=0.2),
-            image(30, w=900, num_people=6, crowdIndex=0.8)]
-    people = {10: [pose(80 + 100 * j, 150, 60) for j in range(2)],
-              20: [pose(80 + 100 * j, 150, 60) for j in range(3)],
-              30: [pose(70 + 130 * j, 150, 60) for j in range(6)]}
-    for img_id, ps in people.items():
-        for xy in ps:
-            anns.append(gt_ann(aid, img_id, xy, area=5000.0))
-            aid += 1
-    # an ignored non-group person far off in image 10 (COCO-crowd: iscrowd 1, ignore 1)
-    anns.append(gt_ann(aid, 10, pose(380, 150, 40), iscrowd=1, ignore=1))
-    res += [dt(10, people[10][0], 0.9), dt(10, people[10][1], 0.8)]
-    res += [dt(30, people[30][0] + [0, 400], 0.95), dt(30, people[30][2], 0.7)]
-    return gt_file(imgs, anns), res
-
-
 def test_table2_buckets_and_overall_ap(tmp_path):
-    gt, res = _three_images()
+    gt, res = three_image_world()
     scores = _score(tmp_path, gt, res)
     # overall: npig 11; hits at ranks 2, 3, 4 after one false alarm -> precision 3/4 up to recall 3/11
     assert scores["table1"]["stats"]["AP"] == pytest.approx(28 * 0.75 / R, abs=1e-12)
@@ -79,7 +60,7 @@ def test_table2_buckets_and_overall_ap(tmp_path):
 
 
 def test_crowd_index_buckets_use_half_open_ranges(tmp_path):
-    gt, res = _three_images()       # crowdIndex 0.1, 0.2 (medium), 0.8 (hard)
+    gt, res = three_image_world()       # crowdIndex 0.1, 0.2 (medium), 0.8 (hard)
     crowd = {b["label"]: b for b in _score(tmp_path, gt, res)["crowd_index"]["buckets"]}
     assert [crowd[k]["images"] for k in ("easy", "medium", "hard")] == [1, 1, 1]
     assert crowd["easy"]["stats"]["AP"] == pytest.approx(1.0)
@@ -88,14 +69,14 @@ def test_crowd_index_buckets_use_half_open_ranges(tmp_path):
 
 
 def test_no_crowd_index_field_means_no_crowd_index_table(tmp_path):
-    gt, res = _three_images()
+    gt, res = three_image_world()
     for img in gt["images"]:
         del img["crowdIndex"]
     assert _score(tmp_path, gt, res)["crowd_index"] is None
 
 
 def test_buckets_fall_back_to_annotation_counts_without_num_people(tmp_path):
-    gt, res = _three_images()
+    gt, res = three_image_world()
     for img in gt["images"]:
         del img["num_people"]
     t2 = _score(tmp_path, gt, res)["table2"]
@@ -104,7 +85,7 @@ def test_buckets_fall_back_to_annotation_counts_without_num_people(tmp_path):
 
 
 def test_counting_confusion_matrix(tmp_path):
-    gt, res = _three_images()
+    gt, res = three_image_world()
     c = _score(tmp_path, gt, res, count_threshold=0.75)["counting"]
     # gt people 2, 3, 6 (the ignored one does not count); predicted >= 0.75: 2, 0, 1
     assert c["labels"] == ["0", "1", "2", "3", "4", "5", "6"]
@@ -118,7 +99,7 @@ def test_counting_confusion_matrix(tmp_path):
 
 
 def test_counting_cap_lumps_large_counts(tmp_path):
-    gt, res = _three_images()
+    gt, res = three_image_world()
     c = _score(tmp_path, gt, res, count_cap=4)["counting"]
     assert c["labels"] == ["0", "1", "2", "3", "4+"]
     m = np.array(c["matrix"])
@@ -212,7 +193,7 @@ def test_table3_without_base_crop_box_uses_the_base_file(tmp_path):
 
 
 def test_bootstrap_ci_is_seeded_and_brackets_a_perfect_method(tmp_path):
-    gt, res = _three_images()
+    gt, res = three_image_world()
     a = _score(tmp_path, gt, res, bootstrap=200, seed=7)
     b = _score(tmp_path, gt, res, bootstrap=200, seed=7)
     c = _score(tmp_path, gt, res, bootstrap=200, seed=8)
@@ -226,7 +207,17 @@ def test_bootstrap_ci_is_seeded_and_brackets_a_perfect_method(tmp_path):
 
 
 def test_bootstrap_zero_means_no_intervals(tmp_path):
-    gt, res = _three_images()
+    gt, res = three_image_world()
     s = _score(tmp_path, gt, res, bootstrap=0)
     assert s["table1"]["ap_ci"] is None
     assert all(b["ap_ci"] is None for b in s["table2"]["buckets"])
+
+
+def test_counting_matrix_spans_only_the_counts_seen(tmp_path):
+    gt, _ = three_image_world()
+    res = [dt(a["image_id"], np.reshape(a["keypoints"], (-1, 3))[:, :2], 0.9)
+           for a in gt["annotations"] if not a["iscrowd"]]
+    c = _score(tmp_path, gt, res)["counting"]
+    assert c["labels"] == ["2", "3", "4", "5", "6"]
+    assert np.array_equal(np.array(c["matrix"]), np.diag([1, 1, 0, 0, 1]))
+    assert c["exact"] == 1.0 and c["mean_abs_error"] == 0.0
