@@ -127,11 +127,12 @@ def polygon_area(flat: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return 0.5 * np.abs(np.bincount(owner, weights=terms, minlength=len(counts)))
 
 
-def clip_polygons(polys: list[np.ndarray], width: np.ndarray, height: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+def clip_polygons(polys: list[np.ndarray], width: np.ndarray, height: np.ndarray):
     """Intersect convex polygons with their image rectangles (shapely, vectorised).
-    Returns each result's vertices (open ring; empty if nothing is left) and its area."""
+    Returns each result's vertices (open ring; empty if nothing is left), its
+    area and its bounds [x0, y0, x1, y1] (0 if empty)."""
     if not polys:
-        return [], np.zeros(0)
+        return [], np.zeros(0), np.zeros((0, 4))
     counts = np.array([len(p) for p in polys])
     rings = shapely.linearrings(np.concatenate(polys), indices=np.repeat(np.arange(len(polys)), counts))
     clipped = shapely.intersection(shapely.polygons(rings), shapely.box(0, 0, width, height))
@@ -141,7 +142,7 @@ def clip_polygons(polys: list[np.ndarray], width: np.ndarray, height: np.ndarray
         cuts = np.flatnonzero(np.diff(index)) + 1
         for i, ring in zip(index[np.r_[0, cuts]].tolist(), np.split(coords, cuts)):
             out[i] = ring[:-1]
-    return out, shapely.area(clipped)
+    return out, shapely.area(clipped), np.nan_to_num(shapely.bounds(clipped))
 
 
 def _point_segment_dist(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

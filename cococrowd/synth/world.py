@@ -151,11 +151,10 @@ def _outlines(kp, r, head, axes, W, H):
     rounded = np.round(flat, 2).ravel().tolist()
     seg = [rounded[2 * a:2 * b] for a, b in zip(starts.tolist(), ends.tolist())]
     crosses = np.flatnonzero((ext[:, 0] < 0) | (ext[:, 1] < 0) | (ext[:, 2] > W) | (ext[:, 3] > H))
-    clipped, area[crosses] = geometry.clip_polygons([flat[starts[i]:ends[i]] for i in crosses],
-                                                    W[crosses], H[crosses])
+    clipped, area[crosses], ext[crosses] = geometry.clip_polygons(
+        [flat[starts[i]:ends[i]] for i in crosses], W[crosses], H[crosses])
     for i, ring in zip(crosses.tolist(), clipped):
         seg[i] = np.round(ring, 2).ravel().tolist()
-        ext[i] = np.r_[ring.min(axis=0), ring.max(axis=0)] if len(ring) else 0.0
     # rounded corners first, so that x + w is the rounded right edge
     x0, y0, x1, y1 = np.round(ext, 2).T
     keep = (x1 - x0 >= MIN_SIDE) & (y1 - y0 >= MIN_SIDE) & (area >= MIN_AREA)
