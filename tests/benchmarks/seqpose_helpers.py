@@ -1,11 +1,18 @@
-"""Hand-made samples in the data pipeline's format, for the sequential model's tests.
+"""Helpers for the sequential model's tests: hand-made samples in the data pipeline's format,
+a tiny config, and the DDP worker (importable by name, as torch.multiprocessing needs).
 
 Targets are drawn here with plain numpy (disks of radius R around map keypoints), not with the
 pipeline's code, so the model and loss tests do not depend on it."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import torch
+
+from benchmarks.seqpose import distributed
+from benchmarks.seqpose.config import Config, config_from_dict
 
 
 def disks(points: np.ndarray, size: int, radius: float = 3.0) -> np.ndarray:
@@ -58,3 +65,37 @@ class ToyDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         return self.samples[i]
+
+
+def tiny_config(**sections) -> Config:
+    """ResNet-18, 64 px input, GroupNorm (batch-independent), float32, no workers."""
+    raw = {"model": {"backbone": "resnet18", "pretrained": "none", "norm": "group",
+                     "decoder_channels": [16, 16, 32, 32]},
+           "data": {"input_size": 64, "workers": 0},
+           "optim": {"batch_size": 2, "epochs": 3, "milestones": [2]},
+           "train": {"amp": "none", "keep_every": 0}}
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return config_from_dict(raw, "test")
+
+
+DDP_COUNTS = [1, 3, 2, 2]   # people per image of the DDP test batch
+
+
+def ddp_worker(rank: int, port: int, out_dir: str) -> None:
+    """Rank ``rank`` of 2 (gloo): one forward/backward on its half of the batch; saves grads."""
+    from benchmarks.data import collate_people
+    from benchmarks.seqpose.train import Trainer
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    ctx = distributed.setup("cpu")
+    try:
+        trainer = Trainer(tiny_config(), ToyDataset.keypoint_names, ctx)
+        data = ToyDataset(DDP_COUNTS, seed=5)
+        half = collate_people([data[2 * rank], data[2 * rank + 1]])
+        trainer.forward_backward(half, max_people=2)
+        grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+        torch.save(grads, Path(out_dir) / f"grads{rank}.pt")
+    finally:
+        distributed.teardown(ctx)
