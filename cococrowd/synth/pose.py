@@ -19,7 +19,7 @@ SHOULDER_HALF, HIP_HALF = 0.12, 0.085
 HEAD_A, HEAD_B = 0.055, 0.07  # head ellipse semi-axes
 STROKE_R = 0.02  # half the limb stroke width
 
-POSE_NAMES = ("standing", "arms_raised", "arm_raised", "walking", "sitting")
+# pose kinds: standing, both arms raised, one arm raised, walking, sitting
 POSE_P = np.array([0.45, 0.08, 0.12, 0.20, 0.15])
 # per pose: (lo, hi) of [arm_L, elbow_L, arm_R, elbow_R, leg_L, knee_L, leg_R, knee_R, lean]
 _DOWN, _ELB = (0.08, 0.5), (-1.0, 0.5)
