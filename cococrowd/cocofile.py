@@ -86,6 +86,9 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
 
 # ---------------------------------------------------------------- writing
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 def dump_json(obj: Any, indent: bool = False) -> bytes:
     """Deterministic JSON bytes (same object -> same bytes), newline-terminated;
     ``indent`` for small files people read (manifests, scores)."""
@@ -102,12 +105,22 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should follow the umask
     try:
         yield tmp_path
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def staging_dir(parent: Path, name: str) -> Path:
+    """A hidden temporary folder in ``parent`` to fill and then rename into place
+    (mkdtemp makes it 0700; the final folder should follow the umask)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".part", dir=parent))
+    os.chmod(stage, 0o777 & ~_UMASK)
+    return stage
 
 
 def write_json(path: str | os.PathLike, obj: Any, indent: bool = False) -> Path:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
+
+from .cocofile import staging_dir
 
 
 class ImageFileError(FileNotFoundError):
@@ -57,8 +58,7 @@ def missing_sources(images: list[dict], source_dir: Path) -> set[str]:
 def write_crops(images: list[dict], source_dir: Path, out_dir: Path, workers: int = 1,
                 progress: bool = True) -> int:
     """Write every image's crop to ``out_dir`` (replaced whole on success)."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+    stage = staging_dir(out_dir.parent, out_dir.name)
     try:
         jobs = [j + (str(stage),) for j in source_jobs(images, source_dir)]
         bar = tqdm(total=len(images), desc="crops", unit="img", disable=not progress)
