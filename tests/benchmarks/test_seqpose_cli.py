@@ -1,0 +1,103 @@
+"""`bench train --method ours` and `bench run --method ours` end to end on a small COCO-crowd set."""
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from benchmarks.cli import main
+from benchmarks.data.fixtures import random_crowd_dataset
+
+TINY = """
+[model]
+backbone = "resnet18"
+pretrained = "none"
+decoder_channels = [8, 8, 16, 16]
+[data]
+input_size = 64
+workers = 0
+[optim]
+epochs = 2
+milestones = [1]
+batch_size = 2
+[train]
+amp = "none"
+keep_every = 1
+[infer]
+max_steps = 4
+threshold = 0.0     # never stop early: every image yields max_steps people to decode
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seqpose_cli")
+    gt = random_crowd_dataset(root / "data", num_sources=2, regions_per_source=2, seed=3)
+    config = root / "tiny.toml"
+    config.write_text(TINY)
+    run = root / "run"
+    result = CliRunner().invoke(main, ["train", "--config", str(config), "--gt", str(gt), "--out", str(run),
+                                       "--stop-after", "1", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return root, gt, config, run
+
+
+def test_train_writes_checkpoint_and_logs_then_resumes(trained):
+    root, gt, config, run = trained
+    assert (run / "checkpoints" / "last.pt").is_file() and (run / "checkpoints" / "epoch_0001.pt").is_file()
+    assert len((run / "log.csv").read_text().splitlines()) == 2
+    assert any((run / "tensorboard").iterdir())
+    again = root / "run2"
+    shutil.copytree(run, again)
+    result = CliRunner().invoke(main, ["train", "--gt", str(gt), "--out", str(again), "--resume", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "epoch 2" in result.output
+    assert len((again / "log.csv").read_text().splitlines()) == 3
+
+
+def test_run_writes_results_and_scores(trained, tmp_path):
+    root, gt, config, run = trained
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--method", "ours", "--checkpoint", str(run / "checkpoints/last.pt"),
+                                       "--gt", str(gt), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    images = {im["id"] for im in json.loads(gt.read_text())["images"]}
+    assert len(results) == 4 * len(images)
+    for r in results:
+        assert r["image_id"] in images and r["category_id"] == 1 and len(r["keypoints"]) == 3 * 17
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["images"] == len(images) and summary["people"] == len(results) and summary["flip"] is True
+    assert (out / "scores.json").is_file() and (out / "report.md").is_file()
+    # --images: the crops read from another folder give the same results
+    moved = tmp_path / "crops"
+    shutil.copytree(gt.parent.parent / "toy", moved)
+    out2 = tmp_path / "out2"
+    result = CliRunner().invoke(main, ["run", "--checkpoint", str(run / "checkpoints/last.pt"), "--gt", str(gt),
+                                       "--out", str(out2), "--images", str(moved), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out2 / "results.json").read_text()) == results
+    out3 = tmp_path / "out3"
+    result = CliRunner().invoke(main, ["run", "--checkpoint", str(run / "checkpoints/last.pt"), "--gt", str(gt),
+                                       "--out", str(out3), "--no-progress", "--no-flip"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out3 / "run.json").read_text())["flip"] is False
+    assert json.loads((out3 / "results.json").read_text()) != results
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--gt", "{root}/missing.json", "--out", "{root}/x", "--config", "{config}"], "missing.json"),
+    (["train", "--gt", "{gt}", "--out", "{root}/x", "--config", "{root}/bad.toml"], "bad.toml: optim.lr"),
+    (["train", "--gt", "{gt}", "--out", "{root}/fresh", "--resume"], "no such checkpoint"),
+    (["run", "--checkpoint", "{root}/none.pt", "--gt", "{gt}", "--out", "{root}/y"], "no such checkpoint"),
+    (["run", "--checkpoint", "{ckpt}", "--gt", "{gt}", "--out", "{root}/y", "--images", "{root}/nope"], "nope"),
+    (["run", "--method", "magic", "--checkpoint", "{ckpt}", "--gt", "{gt}", "--out", "{root}/y"], "unknown method"),
+])
+def test_bad_input_is_one_clear_line(trained, args, message):
+    root, gt, config, run = trained
+    (root / "bad.toml").write_text("[optim]\nlr = 'fast'\n")
+    filled = [a.format(root=root, gt=gt, config=config, ckpt=run / "checkpoints/last.pt") for a in args]
+    result = CliRunner().invoke(main, filled)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (root / "y" / "results.json").exists()
