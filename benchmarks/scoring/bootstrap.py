@@ -4,15 +4,18 @@ Each resample draws the images of a set with replacement; its AP is what
 pycocotools' accumulate gives over that multiset of per-image evaluations
 (see :mod:`.accumulate`). Matching is never redone.
 
-Fast path. For one IoU threshold, drop the ignored detections; the rest form
-alternating blocks of true and false positives in score order. Interpolated
-precision is attained at the end of a true-positive block, and the first
-position to reach a recall threshold lies in a true-positive block, so only
-block ends matter. Block weights are differences of one cumulative sum of
-detection weights, shared by all thresholds, and a batch of resamples is one
-set of numpy calls. Results equal ``MatchTable.ap`` exactly (tests check it);
-tables where one image has equal-score detections with different outcomes
-take the copy-by-copy path of ``MatchTable.ap`` instead.
+How a batch of resamples is scored at once. An image drawn c times puts c
+adjacent copies of each of its detections into pycocotools' sorted list, so
+each detection is one entry of weight c. For one IoU threshold, drop the
+ignored entries; the rest form alternating blocks of true and false
+positives. Interpolated precision peaks at the end of a true-positive block,
+and the first position reaching a recall threshold lies in a true-positive
+block, so only block ends matter; block weights are differences of one
+cumulative sum of entry weights, shared by all thresholds. The one exception:
+equal-score detections of one image whose outcomes differ. Their copies
+interleave (copy 1 of each, then copy 2, ...), so such groups are laid out
+copy by copy up to the batch's largest count, each copy weighing 1 or 0.
+Results equal ``MatchTable.ap`` exactly (tests check it against pycocotools).
 """
 from __future__ import annotations
 
@@ -37,12 +40,36 @@ def _targets(npig: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Blocks:
-    start: np.ndarray      # first detection of each TP block (accumulate order)
-    end: np.ndarray        # last detection of each TP block
-    uncounted: np.ndarray  # ignored detections
-    u_before_start: np.ndarray  # number of ignored detections before each start
+    start: np.ndarray           # first entry of each TP block
+    end: np.ndarray             # last entry of each TP block
+    uncounted: np.ndarray       # ignored entries
+    u_before_start: np.ndarray  # number of ignored entries before each start
     u_through_end: np.ndarray   # ... up to and including each end
     key: bytes                  # identifies thresholds with identical flags
+
+
+@dataclass
+class _Layout:
+    """The entries of the sorted list for resamples with at most ``copies`` copies
+    of an image that holds a mixed tie group."""
+    det: np.ndarray      # detection of each entry
+    copy: np.ndarray     # -1: one entry weighing c; k >= 0: copy k of a tie-group member
+    blocks: list
+
+
+def _blocks(tp: np.ndarray, counted: np.ndarray) -> list[_Blocks]:
+    out = []
+    for t in range(tp.shape[0]):
+        cpos = np.flatnonzero(counted[t])
+        ctp = tp[t, cpos]
+        prev = np.concatenate(([False], ctp[:-1]))
+        nxt = np.concatenate((ctp[1:], [False]))
+        start, end = cpos[ctp & ~prev], cpos[ctp & ~nxt]
+        unc = np.flatnonzero(~counted[t])
+        key = np.packbits(tp[t]).tobytes() + np.packbits(counted[t]).tobytes()
+        out.append(_Blocks(start, end, unc, np.searchsorted(unc, start, "left"),
+                           np.searchsorted(unc, end, "right"), key))
+    return out
 
 
 class ResampledAP:
@@ -51,80 +78,85 @@ class ResampledAP:
     def __init__(self, table: MatchTable):
         self.table = table
         self.npig = table.npig[0]
-        tp, counted = table.tp[0], table.counted[0]
-        self.exact_fallback = table.has_ties and self._mixed_ties(tp, counted)
-        self.blocks = []
-        for t in range(tp.shape[0]):
-            cpos = np.flatnonzero(counted[t])
-            ctp = tp[t, cpos]
-            prev = np.concatenate(([False], ctp[:-1]))
-            nxt = np.concatenate((ctp[1:], [False]))
-            start, end = cpos[ctp & ~prev], cpos[ctp & ~nxt]
-            unc = np.flatnonzero(~counted[t])
-            key = np.packbits(tp[t]).tobytes() + np.packbits(counted[t]).tobytes()
-            self.blocks.append(_Blocks(start, end, unc, np.searchsorted(unc, start, "left"),
-                                       np.searchsorted(unc, end, "right"), key))
+        self.tp, self.counted = table.tp[0], table.counted[0]
+        n = self.tp.shape[1]
+        # tie groups (one image, one score) whose members' flags differ at some threshold
+        starts = table.tie_start
+        length = np.diff(np.append(starts, n))
+        mixed = np.zeros(len(starts), dtype=bool)
+        if n and table.has_ties:
+            for flags in (self.tp, self.counted):
+                lo = np.minimum.reduceat(flags, starts, axis=1)
+                hi = np.maximum.reduceat(flags, starts, axis=1)
+                mixed |= (lo != hi).any(0)
+        self.unit_start, self.unit_length, self.unit_mixed = starts, length, mixed & (length > 1)
+        self.mixed_images = np.unique(table.det_image[starts[self.unit_mixed]])
+        self._layouts: dict[int, _Layout] = {}
 
-    def _mixed_ties(self, tp, counted) -> bool:
-        """Does some image hold equal-score detections with different outcomes?"""
-        n = tp.shape[1]
-        group = np.zeros(n, dtype=np.int64)
-        group[self.table.tie_start[1:]] = 1
-        group = np.cumsum(group)
-        for flags in (tp, counted):
-            lo = np.minimum.reduceat(flags, self.table.tie_start, axis=1) if n else flags
-            hi = np.maximum.reduceat(flags, self.table.tie_start, axis=1) if n else flags
-            if (lo != hi).any():
-                return True
-        return False
+    def _layout(self, copies: int) -> _Layout:
+        if copies not in self._layouts:
+            total = self.unit_length * np.where(self.unit_mixed, copies, 1)
+            unit = np.repeat(np.arange(len(self.unit_start)), total)
+            j = np.arange(total.sum()) - np.repeat(np.cumsum(total) - total, total)
+            length = self.unit_length[unit]
+            det = self.unit_start[unit] + j % length
+            copy = np.where(self.unit_mixed[unit], j // length, -1)
+            self._layouts[copies] = _Layout(det, copy, _blocks(self.tp[:, det], self.counted[:, det]))
+        return self._layouts[copies]
 
     def aps(self, counts: np.ndarray) -> np.ndarray:
         """counts: (B, I) copies of each image; returns (B,) AP, NaN where undefined."""
         counts = np.asarray(counts, dtype=np.int64)
-        if self.exact_fallback:
-            out = [self.table.ap(c) for c in counts]
-            return np.array([np.nan if a is None else a for a in out])
         b = len(counts)
         npig = counts @ self.npig
-        n = len(self.table.det_image)
-        q = np.zeros((len(self.blocks), b, len(REC_THRS)))
-        if n:
-            w = counts[:, self.table.det_image]                       # (B, n)
-            cum = np.zeros((b, n + 1), dtype=np.int64)
-            np.cumsum(w, axis=1, out=cum[:, 1:])
-            target = _targets(npig)
-            rows = np.arange(b)[:, None]
-            done: dict[bytes, int] = {}
-            for t, blk in enumerate(self.blocks):
-                if blk.key in done:          # same flags as an earlier threshold
-                    q[t] = q[done[blk.key]]
-                    continue
-                done[blk.key] = t
-                nb = len(blk.start)
-                if nb == 0:
-                    continue
-                s_end = cum[:, blk.end + 1]
-                block_w = s_end - cum[:, blk.start]
-                all_end = s_end
-                if len(blk.uncounted):
-                    ucum = np.zeros((b, len(blk.uncounted) + 1), dtype=np.int64)
-                    np.cumsum(w[:, blk.uncounted], axis=1, out=ucum[:, 1:])
-                    u_end = ucum[:, blk.u_through_end]
-                    all_end = s_end - u_end
-                    block_w -= u_end - ucum[:, blk.u_before_start]
-                tp_end = np.cumsum(block_w, axis=1)
-                pr = tp_end / (all_end + EPS)
-                env = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-                # one searchsorted for all resamples: offset each one past the previous
-                big = int(max(tp_end[:, -1].max(), target.max())) + 1
-                keys = (tp_end + rows * big).ravel()
-                pos = np.searchsorted(keys, (target + rows * big).ravel(), side="left").reshape(b, -1)
-                pos -= rows * nb
-                ok = pos < nb
-                q[t] = np.where(ok, np.take_along_axis(env, np.minimum(pos, nb - 1), axis=1), 0.0)
+        q = np.zeros((self.tp.shape[0], b, len(REC_THRS)))
+        if self.tp.shape[1]:
+            copies = int(counts[:, self.mixed_images].max(initial=1))
+            lay = self._layout(copies)
+            w = counts[:, self.table.det_image[lay.det]]                    # (B, entries)
+            tiled = lay.copy >= 0
+            if tiled.any():
+                w[:, tiled] = (lay.copy[tiled] < w[:, tiled]).astype(np.int64)
+            self._precision(lay.blocks, w, _targets(npig), q)
         ap = q.transpose(1, 0, 2).reshape(b, -1).mean(axis=1)
         ap[npig == 0] = np.nan
         return ap
+
+    @staticmethod
+    def _precision(blocks: list[_Blocks], w: np.ndarray, target: np.ndarray, q: np.ndarray) -> None:
+        """Fill q (T, B, R) with interpolated precision at the recall thresholds."""
+        b, n = w.shape
+        cum = np.zeros((b, n + 1), dtype=np.int64)
+        np.cumsum(w, axis=1, out=cum[:, 1:])
+        rows = np.arange(b)[:, None]
+        done: dict[bytes, int] = {}
+        for t, blk in enumerate(blocks):
+            if blk.key in done:          # same flags as an earlier threshold
+                q[t] = q[done[blk.key]]
+                continue
+            done[blk.key] = t
+            nb = len(blk.start)
+            if nb == 0:
+                continue
+            s_end = cum[:, blk.end + 1]
+            block_w = s_end - cum[:, blk.start]
+            all_end = s_end
+            if len(blk.uncounted):
+                ucum = np.zeros((b, len(blk.uncounted) + 1), dtype=np.int64)
+                np.cumsum(w[:, blk.uncounted], axis=1, out=ucum[:, 1:])
+                u_end = ucum[:, blk.u_through_end]
+                all_end = s_end - u_end
+                block_w -= u_end - ucum[:, blk.u_before_start]
+            tp_end = np.cumsum(block_w, axis=1)
+            pr = tp_end / (all_end + EPS)
+            env = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+            # one searchsorted for all resamples: offset each one past the previous
+            big = int(max(tp_end[:, -1].max(), target.max())) + 1
+            keys = (tp_end + rows * big).ravel()
+            pos = np.searchsorted(keys, (target + rows * big).ravel(), side="left").reshape(b, -1)
+            pos -= rows * nb
+            ok = pos < nb
+            q[t] = np.where(ok, np.take_along_axis(env, np.minimum(pos, nb - 1), axis=1), 0.0)
 
 
 def draw_counts(rng: np.random.Generator, n_images: int, n_resamples: int) -> np.ndarray:
@@ -134,7 +166,7 @@ def draw_counts(rng: np.random.Generator, n_images: int, n_resamples: int) -> np
     return np.bincount((picks + offs).ravel(), minlength=n_resamples * n_images).reshape(n_resamples, n_images)
 
 
-def bootstrap_ap(table: MatchTable, n_resamples: int, seed, level: float = 0.95, batch: int = 100) -> dict | None:
+def bootstrap_ap(table: MatchTable, n_resamples: int, seed, level: float = 0.95, batch: int = 25) -> dict | None:
     """Percentile CI of AP over ``n_resamples`` image resamples; None if no resamples
     or no images. Resamples whose AP is undefined (no countable ground truth) are
     left out and counted."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cococrowd.cocofile import CocoFormatError, ValidatedDataset, load_keypoint_file
+from cococrowd.cocofile import CocoFormatError, ValidatedDataset, read_json_sha256, validate_keypoint_dataset
 
 
 @dataclass
@@ -31,6 +31,7 @@ class GroundTruth:
     num_keypoints: np.ndarray      # (M,) as in the file (pycocotools trusts it)
     ignore_flag: np.ndarray        # (M,) bool: the file's own `ignore` or iscrowd
     notes: dict = field(default_factory=dict)
+    sha256: str = ""
 
     @property
     def num_images(self) -> int:
@@ -132,4 +133,7 @@ def ground_truth_from_dataset(ds: ValidatedDataset) -> GroundTruth:
 
 def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
     """Read, validate and flatten a COCO person-keypoint ground-truth file."""
-    return ground_truth_from_dataset(load_keypoint_file(path))
+    data, digest = read_json_sha256(path)
+    gt = ground_truth_from_dataset(validate_keypoint_dataset(data, path))
+    gt.sha256 = digest
+    return gt

@@ -66,4 +66,5 @@ def map_to_base(dt: Detections, jittered: GroundTruth, base: GroundTruth) -> Det
     to_base = np.asarray([base_pos[i] for i in jittered.image_ids.tolist()], dtype=np.int64)
     # pycocotools would take the area of the mapped results: a bbox's w*h does not move
     area = dt.area if dt.area_from_bbox else keypoint_extent_area(kps)
-    return Detections(dt.source, to_base[dt.image] if len(dt) else dt.image, kps, dt.score, area, dt.area_from_bbox)
+    return Detections(dt.source, to_base[dt.image] if len(dt) else dt.image, kps, dt.score, area,
+                      dt.area_from_bbox, dt.sha256)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cococrowd.cocofile import CocoFormatError, read_json
+from cococrowd.cocofile import CocoFormatError, read_json_sha256
 
 from .groundtruth import GroundTruth
 
@@ -29,6 +29,7 @@ class Detections:
     score: np.ndarray       # (N,)
     area: np.ndarray        # (N,) as pycocotools' loadRes computes it
     area_from_bbox: bool = False  # loadRes took areas from the results' bboxes
+    sha256: str = ""
 
     def __len__(self) -> int:
         return len(self.score)
@@ -146,4 +147,7 @@ def keypoint_extent_area(kps: np.ndarray) -> np.ndarray:
 
 def load_results(path: str | os.PathLike, gt: GroundTruth) -> Detections:
     """Read and validate a COCO keypoint results file."""
-    return validate_results(read_json(path), gt, path)
+    data, digest = read_json_sha256(path)
+    dets = validate_results(data, gt, path)
+    dets.sha256 = digest
+    return dets

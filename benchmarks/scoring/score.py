@@ -5,13 +5,10 @@ resample re-accumulate its match table (see :mod:`.accumulate`).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
-
-from cococrowd.cocofile import sha256_file
 
 from .accumulate import STAT_NAMES, MatchTable
 from .bootstrap import bootstrap_ap
@@ -77,10 +74,6 @@ def _level_label(level: float):
     return int(level) if float(level).is_integer() else level
 
 
-def _file_info(path: str | os.PathLike) -> dict:
-    return {"path": str(path), "sha256": sha256_file(path)}
-
-
 def score_loaded(gt: GroundTruth, dt: Detections, *, sigmas: np.ndarray, bootstrap: int = 1000,
                  seed: int = 0, count_threshold: float = 0.0, count_cap: int = 10,
                  pck_alpha: float = 0.2) -> dict:
@@ -139,6 +132,7 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
             mapped = map_to_base(load_results(jres_path, jgt), jgt, gt)
             t = evaluate(gt, mapped, sig)
             rows.append({"level": _level_label(level), "gt": str(jgt_path), "results": str(jres_path),
+                         "gt_sha256": jgt.sha256, "results_sha256": mapped.sha256,
                          "stats": _stats_dict(t.stats()), "ap_ci": bootstrap_ap(t, bootstrap, [seed, 3, i], CI_LEVEL)})
         table3 = {"levels": sorted(rows, key=lambda r: r["level"])}
 
@@ -146,9 +140,9 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
         "format": SCORES_FORMAT,
         "method": method or Path(results_path).stem,
         "inputs": {
-            "gt": {**_file_info(gt_path), "images": gt.num_images, "annotations": int(len(gt.ann_ids)),
+            "gt": {"path": str(gt_path), "sha256": gt.sha256, "images": gt.num_images, "annotations": int(len(gt.ann_ids)),
                    "people": int(gt.people.sum()), "keypoints": gt.keypoint_names, "notes": gt.notes},
-            "results": {**_file_info(results_path), "detections": len(dt)},
+            "results": {"path": str(results_path), "sha256": dt.sha256, "detections": len(dt)},
         },
         "settings": {
             "sigmas": {"source": sig_source, "values": sig.tolist()},

@@ -2,6 +2,7 @@
 side by side, the paper's numbers copied exactly, and the CLI's error paths."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -46,6 +47,8 @@ def test_score_and_report_writes_scores_report_and_pngs(tmp_path):
     out = tmp_path / "run"
     scores = score_and_report(gp, rp, out, bootstrap=50, method="Tiny")
     assert json.loads((out / "scores.json").read_text()) == json.loads(json.dumps(scores))
+    assert scores["inputs"]["gt"]["sha256"] == hashlib.sha256(gp.read_bytes()).hexdigest()
+    assert scores["inputs"]["results"]["sha256"] == hashlib.sha256(rp.read_bytes()).hexdigest()
     md = (out / "report.md").read_text()
     for heading in ("## Table 1", "## Table 2", "## AP by CrowdPose crowd index", "## Table 3",
                     "## Figure 6", "## PCK@0.2"):
