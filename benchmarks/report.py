@@ -352,7 +352,7 @@ def write_run(scores: dict, out_dir) -> Path:
     """``out_dir/scores.json`` and ``out_dir/report.md`` (+ PNGs beside it) for one method."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "scores.json", scores)
+    write_json(out_dir / "scores.json", scores, indent=True)
     text = render([(scores["method"], scores)], out_dir, out_dir, f"Scores: {scores['method']}")
     return write_bytes(out_dir / "report.md", text.encode())
 

@@ -94,7 +94,6 @@ def score_loaded(gt: GroundTruth, dt: Detections, *, sigmas: np.ndarray, bootstr
         "table1": table1, "table2": table2, "crowd_index": crowd,
         "counting": counting_confusion(gt, dt, count_threshold, count_cap),
         "pck": pck(gt, dt, pck_alpha, count_threshold),
-        "_table": table,
     }
 
 
@@ -117,7 +116,6 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
     dt = load_results(results_path, gt)
     core = score_loaded(gt, dt, sigmas=sig, bootstrap=bootstrap, seed=seed, count_threshold=count_threshold,
                         count_cap=count_cap, pck_alpha=pck_alpha)
-    core.pop("_table")
 
     table3 = None
     if levels:

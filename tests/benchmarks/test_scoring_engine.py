@@ -136,13 +136,7 @@ def test_crowdpose_sample_14_keypoints_identical_to_pycocotools(real_data, tmp_p
     if not src.is_file():
         pytest.skip("crowdpose sample absent")
     data = json.loads(src.read_text())
-    rng = np.random.default_rng(0)
-    res = []
-    for a in data["annotations"]:
-        kp = np.asarray(a["keypoints"], float).reshape(-1, 3)
-        noisy = kp[:, :2] + rng.normal(0, 4, (len(kp), 2))
-        res.append({"image_id": a["image_id"], "category_id": 1, "score": float(rng.random()),
-                    "keypoints": np.c_[noisy, np.ones(len(kp))].ravel().tolist()})
+    res = _crowdpose_results(data)
     gt = load_ground_truth(src)
     sig, source = resolve_sigmas(gt.keypoint_names)
     assert source == "crowdpose14" and gt.keypoint_names == CROWDPOSE14
@@ -169,3 +163,43 @@ def test_equal_oks_to_two_people_goes_to_the_later_one_like_pycocotools(tmp_path
     assert ev.evalImgs[0]["dtMatches"][0].tolist() == [2, 1]   # at OKS 0.5
     assert stats_as_pycoco(table.stats()) == ev.stats.tolist()
     assert ev.stats[0] < 1.0   # the tie decided the outcome
+
+
+def _crowdpose_results(data: dict, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    res = []
+    for a in data["annotations"]:
+        kp = np.asarray(a["keypoints"], float).reshape(-1, 3)
+        noisy = kp[:, :2] + rng.normal(0, 4, (len(kp), 2))
+        res.append({"image_id": a["image_id"], "category_id": 1, "score": float(rng.random()),
+                    "keypoints": np.c_[noisy, np.ones(len(kp))].ravel().tolist()})
+    return res
+
+
+def test_crowdpose_sample_crowd_index_buckets(real_data, tmp_path):
+    from benchmarks.scoring import score_files
+
+    src = real_data / "crowdpose_sample" / "test_crowdpose.json"
+    if not src.is_file():
+        pytest.skip("crowdpose sample absent")
+    data = json.loads(src.read_text())
+    assert sorted(img["crowdIndex"] for img in data["images"]) == [0.33, 0.39]
+    rp = write_json(tmp_path / "res.json", _crowdpose_results(data, 1))
+    s = score_files(src, rp, bootstrap=50)
+    crowd = {b["label"]: b for b in s["crowd_index"]["buckets"]}
+    assert [crowd[k]["images"] for k in ("easy", "medium", "hard")] == [0, 2, 0]
+    assert crowd["easy"]["stats"]["AP"] is None and crowd["hard"]["stats"]["AP"] is None
+    assert crowd["medium"]["stats"] == s["table1"]["stats"]      # both images are medium
+    assert s["table2"]["source"] == "annotations"                # CrowdPose has no num_people
+    assert s["pck"]["parts"].keys() >= {"head", "neck", "shoulder", "ankle"}
+
+
+def test_coco_sample_detection_boxes_are_not_keypoint_results(real_data):
+    from benchmarks.scoring import score_files
+    from cococrowd.cocofile import CocoFormatError
+
+    folder = real_data / "coco_kp_sample"
+    if not folder.is_dir():
+        pytest.skip("coco sample absent")
+    with pytest.raises(CocoFormatError, match=r"test_coco_det_AP_H_56\.json: \[0\]\.keypoints: missing key"):
+        score_files(folder / "test_coco.json", folder / "test_coco_det_AP_H_56.json", bootstrap=0)
