@@ -211,8 +211,9 @@ def _bucket_table(runs, key: str, paper_rows: dict | None) -> str:
     rows = []
     for name, s in runs:
         by = {b["label"]: b for b in s[key]["buckets"]}
-        rows.append([name] + [_with_ci(by[l]["stats"]["AP"], by[l]["ap_ci"]) if l in by else "n/a" for l in labels])
-        rows.append([f"{name}: images / people"] + [f"{by[l]['images']} / {by[l]['people']}" if l in by else "" for l in labels])
+        rows.append([name] + [_with_ci(by[b]["stats"]["AP"], by[b]["ap_ci"]) if b in by else "n/a" for b in labels])
+        rows.append([f"{name}: images / people"]
+                    + [f"{by[b]['images']} / {by[b]['people']}" if b in by else "" for b in labels])
     for m, vals in (paper_rows or {}).items():
         rows.append([f"{m} {PAPER}"] + [_f(v) for v in vals])
     return _table(["Method"] + labels, rows)
@@ -277,7 +278,8 @@ def _inputs(runs) -> str:
                      s["settings"]["sigmas"]["source"]])
     text = _table(["Method", "Ground truth", "Images", "People", "Results", "Detections", "OKS sigmas"], rows)
     if len({s["inputs"]["gt"]["sha256"] for _, s in runs}) > 1:
-        text += "\n\n**Warning: these runs were scored on different ground-truth files; their numbers are not comparable.**"
+        text += ("\n\n**Warning: these runs were scored on different ground-truth files; "
+                 "their numbers are not comparable.**")
     return text
 
 
@@ -302,7 +304,8 @@ def render(runs: list[tuple[str, dict]], fig_dir: Path, md_dir: Path, title: str
     plot_bucket_ap(runs, fig_dir / "bucket_ap.png", "table2", paper.TABLE2)
     src = s0["table2"]["source"]
     out += ["## Table 2: AP by number of people in the image", "",
-            f"People per image from {'the `num_people` field' if src == 'num_people' else 'the non-ignored annotations'}; "
+            "People per image from "
+            f"{'the `num_people` field' if src == 'num_people' else 'the non-ignored annotations'}; "
             f"{s0['table2']['images_outside_buckets']} image(s) with fewer than 2 people are in no bucket. "
             "An empty bucket is n/a. Cells: AP [95% CI].", "",
             _bucket_table(runs, "table2", dict(zip(paper.TABLE2, paper.TABLE2.values()))), "",

@@ -55,9 +55,11 @@ def _check_one(r: Any, i: int, k: int, gt: GroundTruth, positions: dict, need_bb
                               f"is {cat!r}, but the person category of the ground truth is {gt.category_id}")
     kps = r["keypoints"]
     if not isinstance(kps, list):
-        raise CocoFormatError(source, f"{where}.keypoints", f"must be a list of {3 * k} numbers, got {type(kps).__name__}")
+        raise CocoFormatError(source, f"{where}.keypoints",
+                              f"must be a list of {3 * k} numbers, got {type(kps).__name__}")
     if len(kps) != 3 * k:
-        raise CocoFormatError(source, f"{where}.keypoints", f"has {len(kps)} values, expected {3 * k} (3 x {k} keypoints)")
+        raise CocoFormatError(source, f"{where}.keypoints",
+                              f"has {len(kps)} values, expected {3 * k} (3 x {k} keypoints)")
     for j, v in enumerate(kps):
         if not _is_number(v):
             raise CocoFormatError(source, f"{where}.keypoints[{j}]", f"must be a number, got {v!r}")
@@ -93,7 +95,9 @@ def _fast_ok(results: list, k: int, gt: GroundTruth, positions: dict, need_bbox:
             return False
         if any(r.get("category_id", gt.category_id) != gt.category_id for r in results):
             return False
-        if not (np.isfinite(np.asarray(kps, dtype=np.float64)).all() and np.isfinite(np.asarray(scores, dtype=np.float64)).all()):
+        if not np.isfinite(np.asarray(kps, dtype=np.float64)).all():
+            return False
+        if not np.isfinite(np.asarray(scores, dtype=np.float64)).all():
             return False
         if need_bbox:
             boxes = [r.get("bbox") for r in results]

@@ -44,7 +44,8 @@ def parse_jitter(spec: str) -> tuple[float, str, str]:
     level, sep, files = spec.partition("=")
     parts = files.split(",")
     if not sep or len(parts) != 2 or not all(parts):
-        raise ValueError(f"--jitter {spec!r}: expected LEVEL=GT_FILE,RESULTS_FILE, e.g. 5=crowd_val_jitter5.json,res5.json")
+        raise ValueError(f"--jitter {spec!r}: expected LEVEL=GT_FILE,RESULTS_FILE, "
+                         "e.g. 5=crowd_val_jitter5.json,res5.json")
     try:
         value = float(level)
     except ValueError:
@@ -138,7 +139,8 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
         "format": SCORES_FORMAT,
         "method": method or Path(results_path).stem,
         "inputs": {
-            "gt": {"path": str(gt_path), "sha256": gt.sha256, "images": gt.num_images, "annotations": int(len(gt.ann_ids)),
+            "gt": {"path": str(gt_path), "sha256": gt.sha256, "images": gt.num_images,
+                   "annotations": int(len(gt.ann_ids)),
                    "people": int(gt.people.sum()), "keypoints": gt.keypoint_names, "notes": gt.notes},
             "results": {"path": str(results_path), "sha256": dt.sha256, "detections": len(dt)},
         },

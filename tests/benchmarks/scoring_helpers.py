@@ -98,7 +98,8 @@ def random_case(seed: int, n_images: int = 14, k: int = 17, names=COCO17, zero_i
             kind = rng.random()
             if kind < 0.1:
                 vis[:] = 0                                     # no labelled keypoint: ignored, bbox OKS path
-            ann = gt_ann(aid, img_id, xy, vis, iscrowd=int(kind > 0.92), area=float(scale * scale * rng.uniform(0.3, 1.2)))
+            area = float(scale * scale * rng.uniform(0.3, 1.2))
+            ann = gt_ann(aid, img_id, xy, vis, iscrowd=int(kind > 0.92), area=area)
             if kind > 0.92:
                 ann["num_keypoints"] = 0
             aid += 1
@@ -106,7 +107,7 @@ def random_case(seed: int, n_images: int = 14, k: int = 17, names=COCO17, zero_i
             people.append(xy)
         images[-1]["num_people"] = sum(1 for a in anns if a["image_id"] == img_id and not a["iscrowd"])
         n_det = int(rng.integers(0, 26)) if i % 7 else 0
-        for j in range(n_det):
+        for _ in range(n_det):
             if people and rng.random() < 0.7:
                 xy = people[int(rng.integers(len(people)))]
                 noise = rng.normal(0, rng.choice([0.5, 3, 10, 30]), xy.shape)
@@ -118,7 +119,8 @@ def random_case(seed: int, n_images: int = 14, k: int = 17, names=COCO17, zero_i
     if res and rng.random() < 0.5:
         for r in res:                                         # pycocotools then takes areas from boxes
             xy = np.asarray(r["keypoints"]).reshape(-1, 3)[:, :2]
-            r["bbox"] = [float(xy[:, 0].min()), float(xy[:, 1].min()), float(np.ptp(xy[:, 0]) + 1), float(np.ptp(xy[:, 1]) + 1)]
+            r["bbox"] = [float(xy[:, 0].min()), float(xy[:, 1].min()),
+                         float(np.ptp(xy[:, 0]) + 1), float(np.ptp(xy[:, 1]) + 1)]
     order = rng.permutation(len(res))
     return gt_file(images, anns, names), [res[i] for i in order]
 

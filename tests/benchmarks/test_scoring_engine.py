@@ -140,7 +140,8 @@ def test_crowdpose_sample_14_keypoints_identical_to_pycocotools(real_data, tmp_p
     gt = load_ground_truth(src)
     sig, source = resolve_sigmas(gt.keypoint_names)
     assert source == "crowdpose14" and gt.keypoint_names == CROWDPOSE14
-    assert sig.tolist() == (np.array([.79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89, .79, .79]) / 10.0).tolist()
+    crowdposetools = np.array([.79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89, .79, .79]) / 10.0
+    assert sig.tolist() == crowdposetools.tolist()
     ours = evaluate(gt, load_results(write_json(tmp_path / "res.json", res), gt), sig).stats()
     # pycocotools needs `area`, which CrowdPose files lack: give it the box area we use
     for a in data["annotations"]:

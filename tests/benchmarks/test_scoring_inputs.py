@@ -117,7 +117,7 @@ def test_partial_num_people_is_an_error(tmp_path):
     del d["images"][1]["num_people"]
     write_json(gp, d)
     rp = write_json(tmp_path / "results.json", res)
-    with pytest.raises(CocoFormatError, match=r"gt\.json: images\[1\]\.num_people: missing, while other images have it"):
+    with pytest.raises(CocoFormatError, match=r"gt\.json: images\[1\]\.num_people: missing, while other images"):
         score_files(gp, rp, bootstrap=0)
 
 
@@ -136,7 +136,7 @@ def test_unknown_keypoint_names_need_sigmas(tmp_path):
     xy = pose(100, 150, 60)[:4]
     gt = write_json(tmp_path / "gt.json", gt_file([image(1)], [gt_ann(1, 1, xy)], names=names))
     rp = write_json(tmp_path / "results.json", [dt(1, xy, 0.9)])
-    with pytest.raises(CocoFormatError, match=r"gt\.json: categories\.keypoints: no known OKS sigma for keypoint\(s\) 'p0'"):
+    with pytest.raises(CocoFormatError, match=r"gt\.json: categories\.keypoints: no known OKS sigma for keypoint"):
         score_files(gt, rp, bootstrap=0)
     s = score_files(gt, rp, bootstrap=0, sigmas="0.05,0.05,0.1,0.1")
     assert s["settings"]["sigmas"] == {"source": "user", "values": [0.05, 0.05, 0.1, 0.1]}
@@ -176,7 +176,7 @@ def test_jitter_of_another_ground_truth_is_refused(tmp_path):
         img["crop_box"], img["base_crop_box"] = [15, 10, 400, 300], [11, 10, 400, 300]
     jit = write_json(tmp_path / "gt_j.json", d)
     rp = write_json(tmp_path / "results.json", res)
-    with pytest.raises(CocoFormatError, match=r"gt_j\.json: images\[0\]\.base_crop_box: is \[11\.0, 10\.0\] but the base"):
+    with pytest.raises(CocoFormatError, match=r"gt_j\.json: images\[0\]\.base_crop_box: is \[11\.0, 10\.0\] but"):
         score_files(gp, rp, jitter=[(5, jit, rp)], bootstrap=0)
 
 
@@ -188,7 +188,7 @@ def test_jitter_image_missing_from_base(tmp_path):
         a["image_id"] = 7 if a["image_id"] == 2 else a["image_id"]
     jit = write_json(tmp_path / "gt_j.json", d)
     rp = write_json(tmp_path / "results.json", res[:2])
-    with pytest.raises(CocoFormatError, match=r"gt_j\.json: images\[1\]\.id: image id 7 is not in the base ground truth"):
+    with pytest.raises(CocoFormatError, match=r"gt_j\.json: images\[1\]\.id: image id 7 is not in the base"):
         score_files(gp, rp, jitter=[(5, jit, rp)], bootstrap=0)
 
 

@@ -149,7 +149,8 @@ def test_part_groups_by_name():
 
 
 def _jitter_world(tmp_path, shift=(5, -5)):
-    base_imgs = [image(1, crop_box=[100, 50, 400, 300], num_people=2), image(2, crop_box=[20, 30, 400, 300], num_people=2)]
+    base_imgs = [image(1, crop_box=[100, 50, 400, 300], num_people=2),
+                 image(2, crop_box=[20, 30, 400, 300], num_people=2)]
     people = {1: [pose(100, 150, 60), pose(220, 150, 60)], 2: [pose(120, 140, 60), pose(260, 160, 60)]}
     anns, aid = [], 1
     jit_imgs, jit_anns = [], []
@@ -164,8 +165,11 @@ def _jitter_world(tmp_path, shift=(5, -5)):
     base = write_json(tmp_path / "gt.json", gt_file(base_imgs, anns))
     jit = write_json(tmp_path / "gt_j.json", gt_file(jit_imgs, jit_anns))
     # the method is perfect in whatever crop it is shown
-    res0 = write_json(tmp_path / "res.json", [dt(a["image_id"], np.reshape(a["keypoints"], (-1, 3))[:, :2], 0.9) for a in anns])
-    resj = write_json(tmp_path / "res_j.json", [dt(a["image_id"], np.reshape(a["keypoints"], (-1, 3))[:, :2], 0.9) for a in jit_anns])
+    def perfect(annotations):
+        return [dt(a["image_id"], np.reshape(a["keypoints"], (-1, 3))[:, :2], 0.9) for a in annotations]
+
+    res0 = write_json(tmp_path / "res.json", perfect(anns))
+    resj = write_json(tmp_path / "res_j.json", perfect(jit_anns))
     return base, jit, res0, resj
 
 
