@@ -13,7 +13,7 @@ from benchmarks.scoring.bootstrap import ResampledAP, draw_counts
 from benchmarks.scoring.cocoeval_engine import MAX_DETS, evaluate, oks
 from benchmarks.scoring.groundtruth import load_ground_truth
 from benchmarks.scoring.results import load_results
-from benchmarks.scoring.sigmas import resolve_sigmas
+from benchmarks.scoring.sigmas import COCO17_NAMES, resolve_sigmas
 
 sys.path.insert(0, str(Path(__file__).parent))
 from scoring_helpers import (CROWDPOSE14, dt, gt_ann, gt_file, image, pose, pycoco,  # noqa: E402
@@ -204,3 +204,24 @@ def test_coco_sample_detection_boxes_are_not_keypoint_results(real_data):
         pytest.skip("coco sample absent")
     with pytest.raises(CocoFormatError, match=r"test_coco_det_AP_H_56\.json: \[0\]\.keypoints: missing key"):
         score_files(folder / "test_coco.json", folder / "test_coco_det_AP_H_56.json", bootstrap=0)
+
+
+def test_sigmas_follow_keypoint_names_not_positions(tmp_path):
+    gt_dict, res = random_case(7)
+    _, _, table, _ = _ours(tmp_path, gt_dict, res)
+    perm = np.random.default_rng(0).permutation(17)
+
+    def shuffle(flat):
+        return np.asarray(flat, float).reshape(17, 3)[perm].ravel().tolist()
+
+    gt_dict["categories"][0]["keypoints"] = [gt_dict["categories"][0]["keypoints"][j] for j in perm]
+    for a in gt_dict["annotations"]:
+        a["keypoints"] = shuffle(a["keypoints"])
+    for r in res:
+        r["keypoints"] = shuffle(r["keypoints"])
+    (tmp_path / "p").mkdir()
+    gp, gt, shuffled, sig = _ours(tmp_path / "p", gt_dict, res)
+    assert resolve_sigmas(gt.keypoint_names)[1] == "by-name"
+    assert sig.tolist() == resolve_sigmas(list(COCO17_NAMES))[0][perm].tolist()
+    assert shuffled.stats() == table.stats()
+    assert stats_as_pycoco(shuffled.stats()) == pycoco(gp, res, sigmas=sig).stats.tolist()
