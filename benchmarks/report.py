@@ -185,10 +185,13 @@ def plot_jitter(runs, path: Path) -> None:
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=name)
         for xi, yi in zip(x, y):
             if not np.isnan(yi):
-                ax.annotate(f"{yi:.3f}", (xi, yi), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=7)
+                ax.annotate(f"{yi:.3f}", (xi, yi), xytext=(6, 3), textcoords="offset points", ha="left", fontsize=7)
     for name, levels in paper.TABLE3.items():
         ax.plot(list(levels), list(levels.values()), linestyle="--", marker="s", color="grey", label=f"{name} {PAPER}")
-    ax.set_xlabel("Box jitter (± px)")
+    levels = sorted({r["level"] for _, s in runs if s.get("table3") for r in s["table3"]["levels"]}
+                    | {lv for vals in paper.TABLE3.values() for lv in vals})
+    ax.set_xticks(levels, [f"±{lv:g}" for lv in levels])
+    ax.set_xlabel("Box jitter (px)")
     ax.set_ylabel("AP (OKS 0.50:0.95)")
     ax.set_title("AP under crop-box jitter (95% bootstrap CI)")
     ax.grid(linewidth=0.4, alpha=0.5)
