@@ -48,8 +48,9 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
         config = config_for_run(config_path, out_dir, resume, epochs=epochs, workers=workers)
         summary = train_on_file(config, gt_path, out_dir, resume=resume, device=device, stop_after=stop_after,
                                 progress=progress, pretrained=pretrained)
-        click.echo(f"epoch {summary['epoch']}: loss {summary.get('loss', float('nan')):.4f} -> "
-                   f"{out_dir}/checkpoints/last.pt")
+        if summary.get("is_main", True):
+            click.echo(f"epoch {summary['epoch']}: loss {summary.get('loss', float('nan')):.4f} -> "
+                       f"{out_dir}/checkpoints/last.pt")
 
 
 @main.command("run")

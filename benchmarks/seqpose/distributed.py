@@ -1,7 +1,8 @@
 """Process-group helpers: one code path for a single process and for ``torchrun``.
 
-Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the default process group is
-started with NCCL when the process uses CUDA and gloo on the CPU.
+Under ``torchrun`` (``RANK``/``WORLD_SIZE`` in the environment, even with one process) the
+default process group is started with NCCL when the process uses CUDA and gloo on the CPU,
+and training wraps the model in DistributedDataParallel.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class DistContext:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.started_group or dist.is_initialized()
 
 
 def pick_device(preference: str | None, local_rank: int = 0) -> torch.device:
@@ -44,6 +45,7 @@ def pick_device(preference: str | None, local_rank: int = 0) -> torch.device:
 
 def setup(preference: str | None = None) -> DistContext:
     """Read torchrun's environment, pick the device, start the process group if needed."""
+    launched = "RANK" in os.environ and "WORLD_SIZE" in os.environ   # torchrun sets both
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
@@ -51,7 +53,7 @@ def setup(preference: str | None = None) -> DistContext:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     started = False
-    if world > 1 and not dist.is_initialized():
+    if launched and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
         started = True
     return DistContext(rank, world, local_rank, device, started)

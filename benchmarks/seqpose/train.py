@@ -13,6 +13,8 @@ annotated person; :mod:`.loss` matches at most M of them and adds stop steps onl
 under multi-GPU DDP with ``norm = "batch"`` BatchNorm becomes SyncBatchNorm.
 
 Run with several processes: ``torchrun --nproc_per_node N $(command -v bench) train ...``.
+Resuming is bitwise exact on the CPU; on CUDA, cuDNN's autotuned (nondeterministic) kernels
+make a resumed run close to, not bitwise equal to, an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -80,6 +82,8 @@ class Trainer:
         self.device = ctx.device
         seed_everything(config.train.seed)  # identical initial weights on every process
         model = build_model(config, len(self.keypoint_names), pretrained).to(self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its kernels
         if ctx.distributed and self.device.type == "cuda" and config.model.norm == "batch":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model
@@ -258,7 +262,7 @@ def train(config: Config | None, dataset: Dataset, out_dir: str | Path, *, keypo
         logger = TrainLogger(out_dir, ctx.is_main)
         summary = run_epochs(trainer, dataset, out_dir, logger, collate_fn, stop_after, deadline, progress)
         logger.close()
-        return summary
+        return {**summary, "is_main": ctx.is_main}
     finally:
         distributed.teardown(ctx)
 
