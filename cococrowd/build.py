@@ -6,15 +6,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .cocofile import ValidatedDataset, check_keypoints, dump_json, load_keypoint_file, write_bytes, write_json
+from .cocofile import (ValidatedDataset, check_keypoints, dump_json, gc_paused, load_keypoint_file, write_bytes,
+                       write_json)
 from .crops import missing_sources, write_crops
-from .overlap import crowd_pairs, groups_from_pairs
-from .regions import box_inside, clip_box, keypoints_to_crops, segmentation_to_crop, union_crop_box
+from .overlap import components, crowd_pairs
+from .regions import boxes_to_crops, keypoints_to_crops, polygons_to_crops, segmentation_to_crop, union_crop_boxes
 
 COCO_SPLITS = ("train2014", "val2014", "train2017", "val2017")
 
@@ -26,43 +28,72 @@ class BuildResult:
     skipped: dict = field(default_factory=dict)
 
 
-def _people_arrays(ds: ValidatedDataset) -> tuple[list[dict], np.ndarray, np.ndarray, np.ndarray]:
-    """Person annotations sorted by image (stable), with their image positions,
-    boxes and iscrowd flags as arrays."""
-    anns = ds.annotations
-    pos = np.fromiter((ds.image_index[a["image_id"]] for a in anns), dtype=np.int64, count=len(anns))
-    order = np.argsort(pos, kind="stable")
-    anns = [anns[k] for k in order]
-    pos = pos[order]
-    boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
-    crowd = np.fromiter((a.get("iscrowd", 0) for a in anns), dtype=bool, count=len(anns))
-    return anns, pos, boxes, crowd
+def _people_arrays(ds: ValidatedDataset):
+    """Person annotations sorted by image (stable), with their ids, image
+    positions, boxes and iscrowd flags as arrays."""
+    p = ds.people
+    order = np.argsort(p.image_pos, kind="stable")
+    anns = [ds.annotations[k] for k in order.tolist()]
+    return anns, p.ids[order], p.image_pos[order], p.boxes[order], p.iscrowd[order]
 
 
-def _regions(ds, anns, pos, boxes, groups, margin):
-    """Yield (image, crop_box, member indices, extra indices) per crowd group,
-    in the order: source image id, then smallest member annotation id."""
-    # all annotations of each image, for the extras that reach into a crop
-    starts = np.searchsorted(pos, np.arange(len(ds.images)))
-    ends = np.searchsorted(pos, np.arange(len(ds.images)), side="right")
-    ann_ids = np.fromiter((a["id"] for a in anns), dtype=np.int64, count=len(anns))
-    keyed = []
-    for g in groups:
-        members = g[np.argsort(ann_ids[g], kind="stable")]
-        img_pos = int(pos[members[0]])
-        keyed.append((ds.images[img_pos]["id"], int(ann_ids[members[0]]), img_pos, members))
-    keyed.sort(key=lambda t: (t[0], t[1]))
-    for _, _, img_pos, members in keyed:
-        img = ds.images[img_pos]
-        crop = union_crop_box(boxes[members], margin, img["width"], img["height"])
-        cx, cy, cw, ch = crop
-        others = np.setdiff1d(np.arange(starts[img_pos], ends[img_pos]), members)
-        b = boxes[others]
-        reach = ((np.minimum(b[:, 0] + b[:, 2], cx + cw) > np.maximum(b[:, 0], cx))
-                 & (np.minimum(b[:, 1] + b[:, 3], cy + ch) > np.maximum(b[:, 1], cy)))
-        extras = others[reach]
-        extras = extras[np.argsort(ann_ids[extras], kind="stable")]
-        yield img, crop, members, extras
+@dataclass
+class RegionPlan:
+    """Every crowd region at once, as arrays (R regions, A output annotations)."""
+
+    image_pos: np.ndarray    # (R,) source image position
+    crops: np.ndarray        # (R, 4) int crop boxes
+    sizes: np.ndarray        # (R,) group sizes
+    ann: np.ndarray          # (A,) annotation index, per region: members then extras, each by id
+    owner: np.ndarray        # (A,) region of each output annotation
+    member: np.ndarray       # (A,) bool, group member (else ignored extra)
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For runs [starts[r], starts[r] + counts[r]): (run index, value) of every element."""
+    run = np.repeat(np.arange(len(counts)), counts)
+    first = np.cumsum(counts) - counts
+    return run, np.repeat(starts, counts) + np.arange(int(counts.sum())) - np.repeat(first, counts)
+
+
+def plan_regions(ds: ValidatedDataset, pos: np.ndarray, boxes: np.ndarray, ann_ids: np.ndarray,
+                 flat: np.ndarray, sizes: np.ndarray, margin: float) -> RegionPlan:
+    """Crop boxes, members and extras of all groups (``flat`` members, group
+    ``sizes``), in output order: source image id, then smallest member
+    annotation id (all vectorised: COCO has tens of thousands of regions)."""
+    if not len(sizes):
+        e = np.empty(0, np.int64)
+        return RegionPlan(e, np.empty((0, 4), np.int64), e, e, e, np.empty(0, bool))
+    gstart = np.cumsum(sizes) - sizes
+    img = pos[flat[gstart]]
+    image_ids = np.fromiter((im["id"] for im in ds.images), np.int64, count=len(ds.images))
+    order = np.lexsort((np.minimum.reduceat(ann_ids[flat], gstart), image_ids[img]))
+    g_of = np.repeat(np.arange(len(order)), sizes)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    region_of_member = rank[g_of]                       # region index of each flat member
+    sizes, img = sizes[order], img[order]
+    gstart = np.cumsum(sizes) - sizes
+    flat = flat[np.lexsort((ann_ids[flat], region_of_member))]  # regions in order, members by id
+    wh = np.array([[im["width"], im["height"]] for im in ds.images], dtype=np.float64)[img]
+    crops = union_crop_boxes(boxes[flat], gstart, margin, wh)
+
+    # extras: every other annotation of the region's image whose box reaches into the crop
+    first = np.searchsorted(pos, img)
+    count = np.searchsorted(pos, img, side="right") - first
+    r, k = _ranges(first, count)
+    region_of = np.full(len(pos), -1, np.int64)
+    region_of[flat] = np.repeat(np.arange(len(sizes)), sizes)
+    c, b = crops[r], boxes[k]
+    reach = ((region_of[k] != r)
+             & (np.minimum(b[:, 0] + b[:, 2], c[:, 0] + c[:, 2]) > np.maximum(b[:, 0], c[:, 0]))
+             & (np.minimum(b[:, 1] + b[:, 3], c[:, 1] + c[:, 3]) > np.maximum(b[:, 1], c[:, 1])))
+    r, k = r[reach], k[reach]
+    owner = np.concatenate([np.repeat(np.arange(len(sizes)), sizes), r])
+    ann = np.concatenate([flat, k])
+    member = np.concatenate([np.ones(len(flat), bool), np.zeros(len(k), bool)])
+    out = np.lexsort((ann_ids[ann], ~member, owner))
+    return RegionPlan(img, crops, sizes, ann[out], owner[out], member[out])
 
 
 def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
@@ -73,34 +104,27 @@ def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
         raise ValueError(f"--iou must be in (0, 1], got {iou}")
     if margin < 0:
         raise ValueError(f"--margin must be >= 0, got {margin}")
-    k = ds.schema.num_keypoints
-    anns, pos, boxes, is_crowd = _people_arrays(ds)
-
-    images: list[dict] = []
-    picked: list[int] = []       # annotation index per output annotation
-    owner: list[int] = []        # output image position per output annotation
-    member_flag: list[bool] = []
-    per_image_count: dict[int, int] = {}  # regions so far per source image, for file names
+    anns, ann_ids, pos, boxes, is_crowd = _people_arrays(ds)
     people = np.flatnonzero(~is_crowd)  # iscrowd regions never pair
     i, j = crowd_pairs(pos[people], boxes[people], iou)
-    groups = [people[g] for g in groups_from_pairs(i, j)]
-    for img, crop, members, extras in _regions(ds, anns, pos, boxes, groups, margin):
-        nth = per_image_count.get(img["id"], 0)
-        per_image_count[img["id"]] = nth + 1
+    flat, sizes = components(i, j)
+    plan = plan_regions(ds, pos, boxes, ann_ids, people[flat], sizes, margin)
+
+    images: list[dict] = []
+    per_image_count: dict[int, int] = {}  # regions so far per source image, for file names
+    for img_pos, crop, size in zip(plan.image_pos.tolist(), plan.crops.tolist(), plan.sizes.tolist()):
+        src = ds.images[img_pos]
+        nth = per_image_count.get(src["id"], 0)
+        per_image_count[src["id"]] = nth + 1
         images.append({
             "id": len(images) + 1,
-            "file_name": f"{Path(img['file_name']).stem}_{nth}.png",
+            "file_name": f"{os.path.splitext(os.path.basename(src['file_name']))[0]}_{nth}.png",
             "width": crop[2], "height": crop[3],
-            "source_image_id": img["id"], "source_file_name": img["file_name"],
-            "source_width": img["width"], "source_height": img["height"],
-            "crop_box": list(crop), "num_people": int(len(members)),
+            "source_image_id": src["id"], "source_file_name": src["file_name"],
+            "source_width": src["width"], "source_height": src["height"],
+            "crop_box": crop, "num_people": size,
         })
-        for idx_list, is_member in ((members, True), (extras, False)):
-            picked.extend(idx_list.tolist())
-            owner.extend([len(images) - 1] * len(idx_list))
-            member_flag.extend([is_member] * len(idx_list))
-
-    out_anns = _move_annotations(ds, anns, picked, owner, member_flag, images, k)
+    out_anns = _move_annotations(ds, anns, plan, images)
     crowd = {
         "info": {"description": f"COCO-crowd regions of {Path(ds.source).name} (IoU >= {iou})",
                  "version": __version__},
@@ -138,10 +162,11 @@ def region_counts(crowd: dict) -> dict:
     }
 
 
-def _move_annotations(ds, anns, picked, owner, member_flag, images, k) -> list[dict]:
-    if not picked:
+def _move_annotations(ds: ValidatedDataset, anns: list[dict], plan: RegionPlan, images: list[dict]) -> list[dict]:
+    if not len(plan.ann):
         return []
-    src = [anns[p] for p in picked]
+    k = ds.schema.num_keypoints
+    src = [anns[p] for p in plan.ann.tolist()]
     try:
         kps = np.array([a["keypoints"] for a in src]).reshape(len(src), k, 3)
         ok = np.isfinite(kps).all() and np.isin(kps[..., 2], (0, 1, 2)).all()
@@ -151,21 +176,20 @@ def _move_annotations(ds, anns, picked, owner, member_flag, images, k) -> list[d
         where = {id(a): i for i, a in enumerate(ds.data["annotations"])}
         for a in src:
             check_keypoints(a["keypoints"], k, f"annotations[{where[id(a)]}].keypoints", ds.source)
-    crops = np.array([images[o]["crop_box"] for o in owner], dtype=np.int64)
+    crops = plan.crops[plan.owner]
     moved, nkp = keypoints_to_crops(kps, crops[:, :2], crops[:, 2:])
     moved = moved.reshape(len(src), 3 * k).tolist()
+    segs = polygons_to_crops([a.get("segmentation") for a in src], crops)
+    boxes = boxes_to_crops(np.array([a["bbox"] for a in src]), crops).tolist()
     out = []
-    for n, (a, o, member) in enumerate(zip(src, owner, member_flag)):
-        crop = tuple(images[o]["crop_box"])
-        if box_inside(a["bbox"], crop):  # keep width/height exactly
-            bbox = [a["bbox"][0] - crop[0], a["bbox"][1] - crop[1], a["bbox"][2], a["bbox"][3]]
-        else:
-            bbox = clip_box(a["bbox"], crop)
-        bbox = [round(v, 10) for v in bbox]  # drop float noise of the subtraction
-        segm, area = segmentation_to_crop(a.get("segmentation", []), crop, a.get("area", a["bbox"][2] * a["bbox"][3]))
+    image_ids = [images[o]["id"] for o in plan.owner.tolist()]
+    for n, (a, crop, member, segm) in enumerate(zip(src, crops.tolist(), plan.member.tolist(), segs)):
+        area = a.get("area", a["bbox"][2] * a["bbox"][3])
+        if segm is None:  # clipped polygons or RLE: the slow, exact path
+            segm, area = segmentation_to_crop(a.get("segmentation", []), tuple(crop), area)
         entry = {
-            "id": n + 1, "image_id": images[o]["id"], "category_id": a["category_id"],
-            "bbox": bbox, "area": area, "segmentation": segm,
+            "id": n + 1, "image_id": image_ids[n], "category_id": a["category_id"],
+            "bbox": boxes[n], "area": area, "segmentation": segm,
             "keypoints": moved[n], "num_keypoints": int(nkp[n]),
             "iscrowd": 0 if member else 1, "ignore": 0 if member else 1,
             "source_annotation_id": a["id"],
@@ -224,6 +248,13 @@ def run_build(*, split: str | None = None, coco_root: str | Path | None = None,
         if not img_dir.is_dir():
             raise FileNotFoundError(f"{img_dir}: image folder not found (or pass --no-images)")
     out = Path(out)
+    with gc_paused():
+        return _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, skip_missing_images,
+                          progress, command)
+
+
+def _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, skip_missing_images, progress,
+               command) -> dict:
     ds = load_keypoint_file(ann_path)
     result = build_crowd(ds, iou=iou, margin=margin, source_split=name,
                          source_images=str(img_dir.resolve()) if img_dir is not None else None,

@@ -8,6 +8,7 @@ slow per-item pass run to name the exact culprit.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import math
@@ -41,7 +42,7 @@ def _read_bytes(path: Path) -> bytes:
         raise CocoFormatError(path, "", "file not found") from None
     except IsADirectoryError:
         raise CocoFormatError(path, "", "is a directory, expected a JSON file") from None
-    if not raw.strip():
+    if not raw or raw.isspace():  # isspace stops at the first other byte; strip would copy
         raise CocoFormatError(path, "", "file is empty")
     return raw
 
@@ -82,6 +83,20 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a parsed COCO file is millions of
+    containers, and each full collection walks them all (seconds at COCO
+    scale) while a pipeline of acyclic dicts and lists frees nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # ---------------------------------------------------------------- writing
@@ -165,6 +180,7 @@ class ValidatedDataset:
     annotations: list[dict]
     image_index: dict[int, int]
     skipped: dict[str, int] = field(default_factory=dict)
+    people: "PersonArrays | None" = None
     sha256: str | None = None
 
 
@@ -248,6 +264,19 @@ def check_keypoints(kps: Any, k: int, where: str, source: str) -> None:
             raise CocoFormatError(source, f"{where}[{j}]", f"visibility flag must be 0, 1 or 2, got {v!r}")
 
 
+def _images_ok(images: list) -> bool:
+    """Vectorised :func:`_check_image` that only says yes or no."""
+    try:
+        if not all(type(im) is dict and type(im["id"]) is int and type(im["file_name"]) is str
+                   and im["file_name"] for im in images):
+            return False
+        wh = np.array([(im["width"], im["height"]) for im in images], dtype=np.float64).reshape(-1, 2)
+        return bool(np.isfinite(wh).all() and (wh > 0).all()) and all(
+            type(im["width"]) in (int, float) and type(im["height"]) in (int, float) for im in images)
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def _check_annotation(ann: Any, i: int, k: int, image_ids: dict, source: str) -> None:
     where = f"annotations[{i}]"
     if not isinstance(ann, dict):
@@ -292,9 +321,9 @@ def validate_keypoint_dataset(data: Any, source: str | os.PathLike) -> Validated
     schema = _person_schema(cats, source)
     k = schema.num_keypoints
 
-    # images: small (tens of thousands), checked one by one
-    for i, img in enumerate(images):
-        _check_image(img, i, source)
+    if not _images_ok(images):  # the precise pass names the culprit
+        for i, img in enumerate(images):
+            _check_image(img, i, source)
     image_index = {img["id"]: i for i, img in enumerate(images)}
     if len(image_index) != len(images):
         _duplicate([img["id"] for img in images], "images", source)
@@ -325,43 +354,55 @@ def validate_keypoint_dataset(data: Any, source: str | os.PathLike) -> Validated
         warnings.warn(f"{source}: skipped {n_other} annotations of non-person categories", stacklevel=2)
 
     # annotations: vectorised fast path, precise slow path on any doubt
-    ok = _fast_annotations_ok(persons, k, image_index)
-    if not ok:
+    arrays = _person_arrays(persons, k, image_index)
+    if arrays is None:
         positions = range(len(anns)) if persons is anns else [j for j, c in enumerate(cat_ids) if c == person_cat]
         for a, i in zip(persons, positions):
             _check_annotation(a, i, k, image_index, source)
-    if len({a["id"] for a in anns}) != len(anns):
-        _duplicate([a["id"] for a in anns], "annotations", source)
-    return ValidatedDataset(source=source, data=data, schema=schema, images=images,
-                            annotations=persons, image_index=image_index, skipped=skipped)
+        arrays = _person_arrays(persons, k, image_index, strict=False)
+    all_ids = arrays.ids if persons is anns else np.array([a["id"] for a in anns])
+    if len(np.unique(all_ids)) != len(all_ids):
+        _duplicate(all_ids.tolist(), "annotations", source)
+    return ValidatedDataset(source=source, data=data, schema=schema, images=images, annotations=persons,
+                            image_index=image_index, skipped=skipped, people=arrays)
 
 
-def _fast_annotations_ok(anns: list, k: int, image_index: dict) -> bool:
-    """True when every annotation surely passes :func:`_check_annotation`'s
-    structural checks (keypoint values are checked when an annotation is used)."""
-    if not anns:
-        return True
+@dataclass
+class PersonArrays:
+    """Per person annotation (in file order): id, image position, box, iscrowd."""
+
+    ids: np.ndarray
+    image_pos: np.ndarray
+    boxes: np.ndarray
+    iscrowd: np.ndarray
+
+
+def _person_arrays(anns: list, k: int, image_index: dict, strict: bool = True) -> PersonArrays | None:
+    """The arrays the build needs, made in the same passes that check that
+    every annotation surely passes :func:`_check_annotation`'s structural
+    checks; None (with ``strict``) at the first doubt. Keypoint values are
+    checked where an annotation is used."""
+    n = len(anns)
     try:
-        if not all(type(a) is dict for a in anns):
-            return False
-        ids = [a["id"] for a in anns]
-        if not all(type(v) is int for v in ids):
-            return False
-        if not all(a["image_id"] in image_index for a in anns):
-            return False
-        boxes = np.array([a["bbox"] for a in anns], dtype=np.float64)
-        if boxes.ndim != 2 or boxes.shape[1] != 4:
-            return False
-        if not np.isfinite(boxes).all() or (boxes[:, 2:] <= 0).any():
-            return False
-        lens = np.fromiter((len(a["keypoints"]) for a in anns), dtype=np.int64, count=len(anns))
-        if (lens != 3 * k).any():
-            return False
-        if not all(a.get("iscrowd", 0) in (0, 1) for a in anns):
-            return False
-        return True
-    except (KeyError, TypeError, ValueError):
-        return False
+        if strict and not all(type(a) is dict for a in anns):
+            return None
+        ids = np.fromiter((a["id"] for a in anns), dtype=np.int64, count=n)
+        pos = np.fromiter((image_index[a["image_id"]] for a in anns), dtype=np.int64, count=n)
+        boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(n, 4)
+        crowd = np.fromiter((a.get("iscrowd", 0) for a in anns), dtype=np.int64, count=n)
+        if strict:
+            if not all(type(a["id"]) is int for a in anns):
+                return None
+            if not np.isfinite(boxes).all() or (boxes[:, 2:] <= 0).any():
+                return None
+            lens = np.fromiter((len(a["keypoints"]) for a in anns), dtype=np.int64, count=n)
+            if (lens != 3 * k).any() or not np.isin(crowd, (0, 1)).all():
+                return None
+    except (KeyError, TypeError, ValueError, OverflowError):
+        if strict:
+            return None
+        raise
+    return PersonArrays(ids=ids, image_pos=pos, boxes=boxes, iscrowd=crowd.astype(bool))
 
 
 def load_keypoint_file(path: str | os.PathLike) -> ValidatedDataset:

@@ -52,14 +52,23 @@ def crowd_pairs(image_index: np.ndarray, boxes: np.ndarray, iou: float = 0.1) ->
     return i[keep], j[keep]
 
 
+def components(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components of the pair graph (networkx) as one flat array of
+    members (each component sorted, components ordered by smallest member)
+    and the component sizes: no small array per group at COCO scale."""
+    graph = nx.Graph()
+    graph.add_edges_from(zip(i.tolist(), j.tolist()))
+    comps = sorted(sorted(c) for c in nx.connected_components(graph))
+    sizes = np.fromiter((len(c) for c in comps), np.int64, count=len(comps))
+    flat = np.fromiter((m for c in comps for m in c), np.int64, count=int(sizes.sum()))
+    return flat, sizes
+
+
 def groups_from_pairs(i: np.ndarray, j: np.ndarray) -> list[np.ndarray]:
     """Connected components of the pair graph, each sorted, ordered by their
     smallest member (so the order follows the input order of people)."""
-    graph = nx.Graph()
-    graph.add_edges_from(zip(i.tolist(), j.tolist()))
-    comps = [np.array(sorted(c), dtype=np.int64) for c in nx.connected_components(graph)]
-    comps.sort(key=lambda c: c[0])
-    return comps
+    flat, sizes = components(i, j)
+    return np.split(flat, np.cumsum(sizes)[:-1]) if len(sizes) else []
 
 
 def crowd_groups(image_index: np.ndarray, boxes: np.ndarray, iou: float = 0.1) -> list[np.ndarray]:

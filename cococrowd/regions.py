@@ -6,6 +6,7 @@ clipped with shapely, RLE masks are cut through pycocotools.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -17,35 +18,53 @@ from shapely.geometry import Polygon, box as shapely_box
 CropBox = tuple[int, int, int, int]
 
 
-def union_crop_box(boxes: np.ndarray, margin: float, width: float, height: float) -> CropBox:
-    """Union of xywh ``boxes`` grown by ``margin`` on every side, snapped
-    outwards to the integer pixel grid and clipped to the ``width`` x ``height`` image."""
+def union_crop_boxes(boxes: np.ndarray, starts: np.ndarray, margin: float, sizes: np.ndarray) -> np.ndarray:
+    """Crop boxes of many groups at once: the union of each run of xywh
+    ``boxes`` beginning at ``starts``, grown by ``margin`` on every side,
+    snapped outwards to the integer pixel grid and clipped to its image
+    (``sizes`` (R, 2) widths and heights). Returns (R, 4) int xywh."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    x0 = max(0, math.floor(boxes[:, 0].min() - margin))
-    y0 = max(0, math.floor(boxes[:, 1].min() - margin))
-    x1 = min(int(math.floor(width)), math.ceil((boxes[:, 0] + boxes[:, 2]).max() + margin))
-    y1 = min(int(math.floor(height)), math.ceil((boxes[:, 1] + boxes[:, 3]).max() + margin))
-    if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"boxes {boxes.tolist()} lie outside the {width}x{height} image")
-    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+    x0 = np.maximum(0, np.floor(np.minimum.reduceat(boxes[:, 0], starts) - margin))
+    y0 = np.maximum(0, np.floor(np.minimum.reduceat(boxes[:, 1], starts) - margin))
+    x1 = np.minimum(np.floor(sizes[:, 0]), np.ceil(np.maximum.reduceat(boxes[:, 0] + boxes[:, 2], starts) + margin))
+    y1 = np.minimum(np.floor(sizes[:, 1]), np.ceil(np.maximum.reduceat(boxes[:, 1] + boxes[:, 3], starts) + margin))
+    bad = (x1 <= x0) | (y1 <= y0)
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"group {r}: boxes lie outside their {sizes[r, 0]:g}x{sizes[r, 1]:g} image")
+    return np.column_stack([x0, y0, x1 - x0, y1 - y0]).astype(np.int64)
+
+
+def union_crop_box(boxes: np.ndarray, margin: float, width: float, height: float) -> CropBox:
+    """:func:`union_crop_boxes` for one group."""
+    crop = union_crop_boxes(boxes, np.array([0]), margin, np.array([[width, height]], dtype=np.float64))[0]
+    return tuple(int(v) for v in crop)
+
+
+def boxes_to_crops(boxes: np.ndarray, crops: np.ndarray) -> np.ndarray:
+    """Many source xywh ``boxes`` in their ``crops``' coordinates, clipped to
+    the crop; a box wholly inside keeps its width and height exactly. A box
+    with nothing inside gets width or height <= 0. Float noise of the
+    subtraction is rounded away (10 decimals)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    crops = np.asarray(crops).reshape(-1, 4)
+    x0 = np.maximum(boxes[:, 0] - crops[:, 0], 0)
+    y0 = np.maximum(boxes[:, 1] - crops[:, 1], 0)
+    x1 = np.minimum(boxes[:, 0] + boxes[:, 2] - crops[:, 0], crops[:, 2])
+    y1 = np.minimum(boxes[:, 1] + boxes[:, 3] - crops[:, 1], crops[:, 3])
+    inside = ((boxes[:, 0] >= crops[:, 0]) & (boxes[:, 1] >= crops[:, 1])
+              & (boxes[:, 0] + boxes[:, 2] <= crops[:, 0] + crops[:, 2])
+              & (boxes[:, 1] + boxes[:, 3] <= crops[:, 1] + crops[:, 3]))
+    w = np.where(inside, boxes[:, 2], x1 - x0)
+    h = np.where(inside, boxes[:, 3], y1 - y0)
+    return np.round(np.column_stack([x0, y0, w, h]), 10)
 
 
 def clip_box(bbox: list[float], crop: CropBox) -> list[float] | None:
-    """``bbox`` (source xywh) in crop coordinates, clipped to the crop; None
-    when nothing of it (no positive area) lies inside."""
-    cx, cy, cw, ch = crop
-    x0 = max(bbox[0] - cx, 0)
-    y0 = max(bbox[1] - cy, 0)
-    x1 = min(bbox[0] + bbox[2] - cx, cw)
-    y1 = min(bbox[1] + bbox[3] - cy, ch)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    return [x0, y0, x1 - x0, y1 - y0]
-
-
-def box_inside(bbox: list[float], crop: CropBox) -> bool:
-    cx, cy, cw, ch = crop
-    return bbox[0] >= cx and bbox[1] >= cy and bbox[0] + bbox[2] <= cx + cw and bbox[1] + bbox[3] <= cy + ch
+    """One box in crop coordinates (:func:`boxes_to_crops`); None when
+    nothing of it (no positive area) lies inside."""
+    out = boxes_to_crops(np.array([bbox]), np.array([crop]))[0]
+    return out.tolist() if out[2] > 0 and out[3] > 0 else None
 
 
 def keypoints_to_crops(kps: np.ndarray, offsets: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,21 +82,48 @@ def keypoints_to_crops(kps: np.ndarray, offsets: np.ndarray, sizes: np.ndarray) 
     return out, keep.sum(axis=1)
 
 
-def _polygons_inside(polys: list[list[float]], crop: CropBox) -> bool:
-    # plain min/max on short lists beats building arrays per polygon
-    cx, cy, cw, ch = crop
-    return all(p and min(p[0::2]) >= cx and max(p[0::2]) <= cx + cw
-               and min(p[1::2]) >= cy and max(p[1::2]) <= cy + ch for p in polys)
-
-
-def _shift_polygons(polys: list[list[float]], crop: CropBox) -> list[list[float]]:
-    cx, cy = crop[0], crop[1]
-    out = []
-    for p in polys:
-        q = [0.0] * len(p)
-        q[0::2] = [round(v - cx, 10) for v in p[0::2]]  # round: drop float noise
-        q[1::2] = [round(v - cy, 10) for v in p[1::2]]
-        out.append(q)
+def polygons_to_crops(segs: list, crops: np.ndarray) -> list:
+    """Shift the polygon segmentations of many annotations into their crops in
+    one vectorised pass. An entry is None where the exact per-annotation path
+    (:func:`segmentation_to_crop`) must run instead: RLE, malformed polygons,
+    or polygons that reach outside the crop and need clipping."""
+    out: list = [None] * len(segs)
+    simple = [n for n, s in enumerate(segs) if type(s) is list]
+    polys = [p for n in simple for p in segs[n]]
+    if not polys:
+        return [[] if type(s) is list else None for s in segs]
+    try:
+        lengths = np.fromiter(map(len, polys), np.int64, count=len(polys))
+        coords = np.fromiter(itertools.chain.from_iterable(polys), np.float64, count=int(lengths.sum()))
+    except (TypeError, ValueError):  # not lists of numbers: leave all to the exact path
+        return out
+    per_ann = np.fromiter((len(segs[n]) for n in simple), np.int64, count=len(simple))
+    ann_of_poly = np.repeat(np.arange(len(simple)), per_ann)
+    malformed = (lengths < 6) | (lengths % 2 == 1)
+    if malformed.any():  # rare: leave those annotations to the exact path, keep x/y pairing intact
+        bad = np.bincount(ann_of_poly, weights=malformed, minlength=len(simple)) > 0
+        keep = [n for n, b in zip(simple, bad.tolist()) if not b]
+        sub = polygons_to_crops([segs[n] for n in keep], crops[keep]) if keep else []
+        for n, v in zip(keep, sub):
+            out[n] = v
+        return out
+    # every polygon has even length, so the flat coordinates pair up as (x, y)
+    pairs = coords.reshape(-1, 2)
+    per_ann_pairs = np.bincount(ann_of_poly, weights=lengths // 2, minlength=len(simple)).astype(np.int64)
+    cs = crops[simple]
+    shifted = pairs - np.repeat(cs[:, :2], per_ann_pairs, axis=0)
+    inside = ((shifted >= 0) & (shifted <= np.repeat(cs[:, 2:], per_ann_pairs, axis=0))).all(axis=1)
+    all_inside = np.bincount(np.repeat(np.arange(len(simple)), per_ann_pairs), weights=~inside,
+                             minlength=len(simple)) == 0
+    shifted = shifted.ravel()
+    values = np.round(shifted, 10).tolist()  # round: drop the subtraction's float noise
+    ends = np.cumsum(lengths).tolist()
+    starts = [0] + ends[:-1]
+    p = 0
+    for n, count, inside_n in zip(simple, per_ann.tolist(), all_inside.tolist()):
+        if inside_n:
+            out[n] = [values[starts[q]:ends[q]] for q in range(p, p + count)]
+        p += count
     return out
 
 
@@ -123,8 +169,9 @@ def segmentation_to_crop(segm: Any, crop: CropBox, source_area: float) -> tuple[
     if isinstance(segm, list):
         if not segm:
             return [], float(source_area)
-        if _polygons_inside(segm, crop):
-            return _shift_polygons(segm, crop), source_area
+        shifted = polygons_to_crops([segm], np.array([crop]))[0]
+        if shifted is not None:
+            return shifted, source_area
         clipped = _clip_polygons(segm, crop)
         if not clipped:
             return [], 0.0

@@ -1,0 +1,85 @@
+"""Moving geometry into crop coordinates, against hand-computed and mask-level truths."""
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from cococrowd.regions import (boxes_to_crops, clip_box, keypoints_to_crops, polygons_to_crops,
+                               segmentation_to_crop, to_crop, union_crop_box)
+
+
+def test_union_crop_box_snaps_outwards_and_clips():
+    boxes = np.array([[10.4, 20.6, 30.0, 40.0], [35.2, 15.1, 10.0, 10.0]])
+    # x: 10.4 -> 10, right 45.2 -> 46; y: 15.1 -> 15, bottom 60.6 -> 61
+    assert union_crop_box(boxes, 0, 100, 100) == (10, 15, 36, 46)
+    # margin 12 runs past the top-left and the 50x50 image's right/bottom
+    assert union_crop_box(boxes, 12, 50, 50) == (0, 3, 50, 47)
+
+
+def test_boxes_keep_size_inside_and_clip_outside():
+    crops = np.array([[100, 50, 200, 100], [100, 50, 200, 100]])
+    boxes = np.array([[110.3, 60.7, 20.1, 30.2], [90.0, 40.0, 50.0, 200.0]])
+    out = boxes_to_crops(boxes, crops)
+    assert out[0].tolist() == [10.3, 10.7, 20.1, 30.2]
+    assert out[1].tolist() == [0.0, 0.0, 40.0, 100.0]
+    assert clip_box([0, 0, 10, 10], (100, 50, 200, 100)) is None
+
+
+def test_keypoints_inside_move_outside_vanish():
+    kps = np.array([[[105, 55, 2], [99, 55, 2], [300, 150, 1], [301, 150, 2], [120, 60, 0]]])
+    moved, n = keypoints_to_crops(kps, np.array([[100, 50]]), np.array([[200, 100]]))
+    assert moved[0].tolist() == [[5, 5, 2], [0, 0, 0], [200, 100, 1], [0, 0, 0], [0, 0, 0]]
+    assert n.tolist() == [2]
+
+
+def test_polygon_inside_is_shifted_exactly():
+    segs = [[[110.5, 60.25, 150.0, 60.25, 150.0, 90.0]], [], {"counts": "x", "size": [1, 1]}]
+    out = polygons_to_crops(segs, np.array([[100, 50, 200, 100]] * 3))
+    assert out[0] == [[10.5, 10.25, 50.0, 10.25, 50.0, 40.0]]
+    assert out[1] == [] and out[2] is None
+
+
+def test_polygon_clipped_to_crop_matches_mask_truth():
+    h, w = 80, 120
+    poly = [10.0, 10.0, 110.0, 10.0, 110.0, 70.0, 10.0, 70.0]  # 100 x 60 rectangle
+    crop = (60, 30, 40, 40)  # cuts off all but a 40 x 40 corner
+    segm, area = segmentation_to_crop([poly], crop, 6000.0)
+    assert segm is not None and len(segm) == 1
+    a = np.array(segm[0]).reshape(-1, 2)
+    assert a.min() >= 0 and a[:, 0].max() <= 40 and a[:, 1].max() <= 40
+    full = mask_utils.decode(mask_utils.frPyObjects([poly], h, w)).max(axis=2)
+    expected = full[30:70, 60:100].sum()
+    assert area == pytest.approx(expected, abs=40)  # rasterisation of the clipped edge
+    assert area < 6000
+
+
+def test_malformed_polygons_take_the_exact_path():
+    out = polygons_to_crops([[[1.0, 2.0, 3.0, 4.0]], [[110.0, 60.0, 120.0, 60.0, 120.0, 70.0]]],
+                            np.array([[100, 50, 200, 100]] * 2))
+    assert out[0] is None
+    assert out[1] == [[10.0, 10.0, 20.0, 10.0, 20.0, 20.0]]
+    segm, area = segmentation_to_crop([[1.0, 2.0, 3.0, 4.0]], (0, 0, 10, 10), 5.0)
+    assert segm == []  # a two-point "polygon" has no area
+
+
+def test_rle_is_cut_to_the_crop():
+    rng = np.random.default_rng(0)
+    m = (rng.random((50, 70)) > 0.5).astype(np.uint8)
+    rle = mask_utils.encode(np.asfortranarray(m))
+    rle["counts"] = rle["counts"].decode()
+    crop = (60, 40, 20, 20)  # reaches past the mask's right and bottom edges
+    cut, area = segmentation_to_crop(rle, crop, float(m.sum()))
+    sub = mask_utils.decode(cut)
+    expected = np.zeros((20, 20), np.uint8)
+    expected[:10, :10] = m[40:50, 60:70]
+    assert np.array_equal(sub, expected)
+    assert area == expected.sum()
+
+
+def test_to_crop_one_annotation():
+    ann = {"bbox": [110, 60, 20, 30], "area": 600, "keypoints": [115, 65, 2] + [0, 0, 0] * 16,
+           "segmentation": [[110, 60, 130, 60, 130, 90, 110, 90]]}
+    out = to_crop(ann, (100, 50, 200, 100), 17)
+    assert out["keypoints"][:3] == [15, 15, 2] and out["num_keypoints"] == 1
+    assert out["bbox"] == [10.0, 10.0, 20.0, 30.0] and out["area"] == 600
+    assert out["segmentation"] == [[10.0, 10.0, 30.0, 10.0, 30.0, 40.0, 10.0, 40.0]]
+    assert to_crop(ann, (0, 0, 50, 50), 17) is None
