@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
-from . import __version__
+from . import SYNTH_CONTRIBUTOR, __version__
 from .cocofile import (ValidatedDataset, check_keypoints, dump_json, gc_paused, load_keypoint_file, write_bytes,
                        write_json)
 from .crops import missing_sources, write_crops
@@ -130,7 +130,8 @@ def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
                  "version": __version__},
         "crowd_info": {"tool": f"cococrowd {__version__}", "source_annotations": Path(ds.source).name,
                        "source_split": source_split, "source_images": source_images,
-                       "image_dir": image_dir, "iou": iou, "margin": margin, "split": None, "jitter_px": 0},
+                       "image_dir": image_dir, "iou": iou, "margin": margin, "split": None, "jitter_px": 0,
+                       "synthetic": (ds.data.get("info") or {}).get("contributor") == SYNTH_CONTRIBUTOR},
         "images": images,
         "annotations": out_anns,
         "categories": ds.data["categories"],

@@ -189,7 +189,8 @@ def summarize(crowd: dict, source: ValidatedDataset | None, degrees: np.ndarray,
     for name, (n_img, n_people) in split_sizes(crowd, split_files).items():
         rows += [(f"{name} images", n_img), (f"{name} people", n_people)]
     table = pd.DataFrame({"quantity": [r[0] for r in rows], "this run": [_fmt(r[1]) for r in rows]})
-    paper = PAPER.get(source_split or "")
+    synthetic = bool((crowd.get("crowd_info") or {}).get("synthetic"))
+    paper = None if synthetic else PAPER.get(source_split or "")  # COCO's figures say nothing of synth
     if paper:
         table[f"paper ({source_split})"] = [paper.get(q, "") for q in table["quantity"]]
         for q, v in paper.items():  # a published figure we could not measure still shows

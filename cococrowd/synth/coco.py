@@ -5,7 +5,7 @@ import copy
 
 import numpy as np
 
-from .. import __version__
+from .. import SYNTH_CONTRIBUTOR, __version__
 from .skeleton import K, PERSON_CATEGORY
 from .world import Scenes, generate_scenes
 
@@ -46,7 +46,7 @@ def to_coco(scenes: Scenes, split: str, seed: int) -> dict:
     for n, ann in enumerate(annotations, start=1):
         ann["id"] = n
     info = {"description": "cococrowd synthetic crowd world: stick people with COCO-17 keypoints",
-            "version": __version__, "contributor": "cococrowd synth", "split": split, "seed": seed}
+            "version": __version__, "contributor": SYNTH_CONTRIBUTOR, "split": split, "seed": seed}
     return {"info": info, "licenses": [LICENSE], "images": images, "annotations": annotations,
             "categories": [copy.deepcopy(PERSON_CATEGORY)]}
 

@@ -201,3 +201,21 @@ def test_cli_build_and_split(world, tmp_path):
     assert res.exit_code == 0, res.output
     for name in ("val", "test"):
         COCO(str(tmp_path / "o" / "annotations" / f"crowd_train2014_{name}.json"))
+
+
+def test_synthetic_worlds_are_marked_and_stats_leave_out_the_paper(tmp_path):
+    from cococrowd.stats import compute_stats
+    from cococrowd.synth import write_world as write_synth
+
+    ann = write_synth(tmp_path / "w", "train2014", 40, seed=1, annotations_only=True)
+    ds = load_keypoint_file(ann)
+    crowd = build_crowd(ds, source_split="train2014").crowd
+    assert crowd["crowd_info"]["synthetic"] is True
+    stats = compute_stats(crowd=crowd, source=ds, source_split="train2014")
+    assert not any(c.startswith("paper") for c in stats.summary.columns)
+    data = random_world(seed=0, n_images=3)  # not synthetic by our generator: the paper column shows
+    real_like = build_crowd(load_keypoint_file(write_world(tmp_path / "r", data, with_images=False)),
+                            source_split="train2014").crowd
+    assert real_like["crowd_info"]["synthetic"] is False
+    stats = compute_stats(crowd=real_like, source=None, source_split="train2014")
+    assert "paper (train2014)" in stats.summary.columns
