@@ -275,8 +275,10 @@ def run_epochs(trainer: Trainer, dataset: Dataset, out_dir: Path, logger: TrainL
     while trainer.epoch < config.optim.epochs:
         if stop_after is not None and ran >= stop_after:
             break
-        if deadline is not None and ran and time.monotonic() + last_seconds > deadline:
-            break
+        if deadline is not None and ran:
+            late = float(time.monotonic() + last_seconds > deadline)
+            if distributed.all_reduce_mean([late], ctx)[0] > 0:  # every process stops together
+                break
         epoch = trainer.epoch
         max_people = trainer.curriculum.max_people(epoch)
         loader = make_loader(dataset, config, ctx, epoch, collate_fn)
