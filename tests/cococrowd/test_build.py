@@ -134,17 +134,21 @@ def test_pycocotools_ignores_detections_of_ignored_people(world, tmp_path):
     assert ev.stats[0] == pytest.approx(1.0)
 
 
+def assert_crops_equal_source(crowd, crops_dir, source_dir):
+    assert crowd["images"]
+    for im in crowd["images"]:
+        crop = np.asarray(Image.open(crops_dir / im["file_name"]))
+        src = np.asarray(Image.open(source_dir / im["source_file_name"]))
+        x, y, w, h = im["crop_box"]
+        assert crop.shape[:2] == (im["height"], im["width"])
+        assert np.array_equal(crop, src[y:y + h, x:x + w])
+
+
 def test_crop_pixels_equal_source_pixels(world, tmp_path):
     root, _ = world
     run_build(split="train2014", coco_root=root, out=tmp_path / "out", workers=2, progress=False)
     crowd = json.loads((tmp_path / "out" / "annotations" / "crowd_train2014.json").read_text())
-    assert crowd["images"]
-    for im in crowd["images"]:
-        crop = np.asarray(Image.open(tmp_path / "out" / "train2014" / im["file_name"]))
-        src = np.asarray(Image.open(root / "train2014" / im["source_file_name"]))
-        x, y, w, h = im["crop_box"]
-        assert crop.shape[:2] == (im["height"], im["width"])
-        assert np.array_equal(crop, src[y:y + h, x:x + w])
+    assert_crops_equal_source(crowd, tmp_path / "out" / "train2014", root / "train2014")
 
 
 def test_outputs_are_byte_identical_and_loadable(world, tmp_path):
@@ -165,28 +169,24 @@ def test_outputs_are_byte_identical_and_loadable(world, tmp_path):
     assert len(manifest["inputs"]["annotations"]["sha256"]) == 64
 
 
-def test_real_coco_sample_has_two_groups_of_two(real_data, tmp_path):
-    src = real_data / "coco_kp_sample"
-    data = json.loads((src / "test_coco.json").read_text())
-    run_build(annotations=src / "test_coco.json", images=src, out=tmp_path, progress=False)
-    crowd = json.loads((tmp_path / "annotations" / "crowd_test_coco.json").read_text())
+def build_real_sample(src, name, out):
+    """Build a real sample folder; returns (source data, COCO-crowd data)."""
+    data = json.loads((src / f"{name}.json").read_text())
+    run_build(annotations=src / f"{name}.json", images=src, out=out, progress=False)
+    crowd = COCO(str(out / "annotations" / f"crowd_{name}.json")).dataset
     assert built_groups(crowd) == brute_force_groups(data)
+    assert_crops_equal_source(crowd, out / name, src)
+    return data, crowd
+
+
+def test_real_coco_sample_has_two_groups_of_two(real_data, tmp_path):
+    _, crowd = build_real_sample(real_data / "coco_kp_sample", "test_coco", tmp_path)
     assert [im["source_image_id"] for im in crowd["images"]] == [197388, 197388]
     assert [im["num_people"] for im in crowd["images"]] == [2, 2]
-    for im in crowd["images"]:
-        crop = np.asarray(Image.open(tmp_path / "test_coco" / im["file_name"]))
-        src_px = np.asarray(Image.open(src / im["source_file_name"]))
-        x, y, w, h = im["crop_box"]
-        assert np.array_equal(crop, src_px[y:y + h, x:x + w])
-    COCO(str(tmp_path / "annotations" / "crowd_test_coco.json"))
 
 
 def test_real_crowdpose_sample_with_14_keypoints(real_data, tmp_path):
-    src = real_data / "crowdpose_sample"
-    data = json.loads((src / "test_crowdpose.json").read_text())
-    run_build(annotations=src / "test_crowdpose.json", images=src, out=tmp_path, progress=False)
-    crowd = json.loads((tmp_path / "annotations" / "crowd_test_crowdpose.json").read_text())
-    assert built_groups(crowd) == brute_force_groups(data)
+    _, crowd = build_real_sample(real_data / "crowdpose_sample", "test_crowdpose", tmp_path)
     assert all(len(a["keypoints"]) == 42 for a in crowd["annotations"])
 
 
