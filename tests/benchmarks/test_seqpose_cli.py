@@ -101,3 +101,27 @@ def test_bad_input_is_one_clear_line(trained, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not (root / "y" / "results.json").exists()
+
+
+def test_train_and_run_on_real_coco_crops(real_data, trained, tmp_path):
+    """Real COCO pictures: `cococrowd build` on the sample, one epoch from its source images,
+    then prediction on its crops with the fixture-trained checkpoint (same 17 keypoints)."""
+    from cococrowd.cli import main as cococrowd_main
+    root, gt, config, run = trained
+    src = real_data / "coco_kp_sample"
+    built = CliRunner().invoke(cococrowd_main, ["build", "--annotations", str(src / "test_coco.json"),
+                                                "--images", str(src), "--out", str(tmp_path / "crowd"), "--quiet"])
+    assert built.exit_code == 0, built.output
+    real_gt = tmp_path / "crowd" / "annotations" / "crowd_test_coco.json"
+    result = CliRunner().invoke(main, ["train", "--config", str(config), "--gt", str(real_gt),
+                                       "--out", str(tmp_path / "run"), "--stop-after", "1", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["run", "--checkpoint", str(run / "checkpoints/last.pt"), "--gt", str(real_gt),
+                                       "--out", str(tmp_path / "out"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    crops = json.loads(real_gt.read_text())["images"]
+    assert sorted({r["image_id"] for r in results}) == sorted(im["id"] for im in crops)
+    assert len(results) == 4 * len(crops)
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert scores["counting"]["images"] == len(crops)
