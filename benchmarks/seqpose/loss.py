@@ -91,7 +91,8 @@ def person_loss(person_logits: torch.Tensor, people: torch.Tensor, people_valid:
         if n:
             costs = pair_costs(person_logits[b, :n], targets, mask[b])
             rows, cols = linear_sum_assignment(costs.detach().cpu().numpy().astype(np.float64))
-            total = total + costs[torch.as_tensor(rows), torch.as_tensor(cols)].sum()
+            index = (torch.as_tensor(rows, device=costs.device), torch.as_tensor(cols, device=costs.device))
+            total = total + costs[index].sum()
             pairs = list(zip(rows.tolist(), cols.tolist()))
         if stop:
             total = total + zero_target_costs(person_logits[b, n:n + stop], mask[b]).sum()
