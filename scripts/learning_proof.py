@@ -61,9 +61,9 @@ def make_world(work: Path, train_images: int, heldout_images: int, seed: int) ->
     return train_gt, heldout
 
 
-def probe_seconds_per_epoch(config: Config, dataset, names, steps: int = 6) -> float:
+def probe_seconds_per_epoch(config: Config, dataset, names, device: str = "cpu", steps: int = 6) -> float:
     """Time a few real training steps (data loading included) and scale to one epoch."""
-    ctx = distributed.DistContext(0, 1, 0, torch.device("cpu"))
+    ctx = distributed.DistContext(0, 1, 0, torch.device(device))
     trainer = Trainer(config, names, ctx)
     loader = make_loader(dataset, config, ctx, 0, collate_people)
     it = iter(loader)
@@ -76,12 +76,14 @@ def probe_seconds_per_epoch(config: Config, dataset, names, steps: int = 6) -> f
         done += 1
         if done == steps:
             break
+    if ctx.device.type == "cuda":
+        torch.cuda.synchronize()
     return (time.monotonic() - start) / max(done, 1) * len(loader)
 
 
-def heldout_scores(checkpoint: Path, heldout: Path, out_dir: Path) -> dict:
+def heldout_scores(checkpoint: Path, heldout: Path, out_dir: Path, device: str) -> dict:
     from benchmarks.methods import run_method
-    summary = run_method("ours", heldout, out_dir, checkpoint=checkpoint, progress=False)
+    summary = run_method("ours", heldout, out_dir, checkpoint=checkpoint, progress=False, device=device)
     scores = summary["scores"]
     return {"AP": scores["table1"]["stats"]["AP"], "AP50": scores["table1"]["stats"]["AP.5"],
             "AR": scores["table1"]["stats"]["AR"], "counting_exact": scores["counting"]["exact"],
@@ -90,13 +92,15 @@ def heldout_scores(checkpoint: Path, heldout: Path, out_dir: Path) -> dict:
             "images": scores["counting"]["images"]}
 
 
-def one_run(name: str, config: Config, dataset, names, heldout: Path, work: Path, minutes: float) -> dict:
+def one_run(name: str, config: Config, dataset, names, heldout: Path, work: Path, minutes: float,
+            device: str) -> dict:
     out = work / name.replace(" ", "_")
     start = time.monotonic()
-    summary = train(config, dataset, out, keypoint_names=names, collate_fn=collate_people, device="cpu",
+    summary = train(config, dataset, out, keypoint_names=names, collate_fn=collate_people, device=device,
                     deadline=start + 60 * minutes, progress=False)
     train_minutes = (time.monotonic() - start) / 60
-    scores = heldout_scores(out / "checkpoints" / "last.pt", heldout, out / "heldout")
+    scores = heldout_scores(out / "checkpoints" / "last.pt", heldout, out / "heldout", device)
+    print(f"{name}: AP {scores['AP']:.3f}, counting exact {scores['counting_exact']:.3f}", flush=True)
     return {"run": name, "part_weight": config.loss.part_weight, "epochs_run": summary["epoch"],
             "epochs_planned": config.optim.epochs, "final_max_people": summary.get("max_people"),
             "final_train_loss": summary.get("loss"), "train_minutes": round(train_minutes, 2), **scores}
@@ -118,6 +122,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="world, split and training seed")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--skip-ablation", action="store_true", help="only the run with the part loss")
+    p.add_argument("--device", default="cpu", help="cpu (the issue's proof), or cuda with configs/seqpose_gpu_proof.toml")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -128,7 +133,7 @@ def main(argv=None) -> int:
     config.train.seed = args.seed
     dataset = training_dataset(config, train_gt)
     names = dataset.keypoint_names
-    per_epoch = probe_seconds_per_epoch(config, dataset, names)
+    per_epoch = probe_seconds_per_epoch(config, dataset, names, args.device)
     epochs = max(2, math.floor(60 * args.minutes / per_epoch))
     config.optim.epochs = epochs
     config.optim.milestones = sorted({max(1, round(epochs * 60 / 130)), max(2, round(epochs * 90 / 130))})
@@ -136,16 +141,18 @@ def main(argv=None) -> int:
     print(f"train: {len(dataset)} regions, ~{per_epoch:.0f} s/epoch -> {epochs} epochs, "
           f"milestones {config.optim.milestones}; held-out: {heldout}", flush=True)
 
-    rows = [one_run("with part loss", config, dataset, names, heldout, args.work, args.minutes)]
+    rows = [one_run("with part loss", config, dataset, names, heldout, args.work, args.minutes, args.device)]
     if not args.skip_ablation:
         ablation = load_config(args.config)
         ablation.train.seed = args.seed
         ablation.optim, ablation.curriculum = config.optim, config.curriculum
         ablation.loss.part_weight = 0.0
-        rows.append(one_run("without part loss", ablation, dataset, names, heldout, args.work, args.minutes))
+        rows.append(one_run("without part loss", ablation, dataset, names, heldout, args.work, args.minutes,
+                            args.device))
 
     command = "python scripts/learning_proof.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    result = {"command": command.strip(), "minutes_per_run": args.minutes, "train_regions": len(dataset),
+    result = {"command": command.strip(), "device": args.device, "minutes_per_run": args.minutes,
+              "train_regions": len(dataset),
               "torch_threads": torch.get_num_threads(), "runs": rows}
     write_json(args.work / "summary.json", result, indent=True)
     lines = ["| run | lambda0 | epochs | train min | AP | AP50 | counting exact | paper AP |",
