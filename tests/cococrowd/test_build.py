@@ -219,3 +219,14 @@ def test_synthetic_worlds_are_marked_and_stats_leave_out_the_paper(tmp_path):
     assert real_like["crowd_info"]["synthetic"] is False
     stats = compute_stats(crowd=real_like, source=None, source_split="train2014")
     assert "paper (train2014)" in stats.summary.columns
+
+
+def test_groups_equal_brute_force_on_the_synthetic_world(tmp_path):
+    from cococrowd.synth import write_world as write_synth
+
+    ann = write_synth(tmp_path / "w", "train2014", 150, seed=4, annotations_only=True)
+    data = json.loads(ann.read_text())
+    crowd = build_crowd(load_keypoint_file(ann)).crowd
+    expected = brute_force_groups(data)
+    assert len(expected) > 20 and max(len(g) for g in expected) >= 4
+    assert built_groups(crowd) == expected
