@@ -16,7 +16,8 @@ from .cocofile import (ValidatedDataset, check_keypoints, dump_json, gc_paused, 
                        write_json)
 from .crops import missing_sources, write_crops
 from .overlap import components, crowd_pairs
-from .regions import boxes_to_crops, keypoints_to_crops, polygons_to_crops, segmentation_to_crop, union_crop_boxes
+from .regions import (area_without_mask, boxes_to_crops, keypoints_to_crops, polygons_to_crops, segmentation_to_crop,
+                      union_crop_boxes)
 
 COCO_SPLITS = ("train2014", "val2014", "train2017", "val2017")
 
@@ -186,8 +187,10 @@ def _move_annotations(ds: ValidatedDataset, anns: list[dict], plan: RegionPlan, 
     image_ids = [images[o]["id"] for o in plan.owner.tolist()]
     for n, (a, crop, member, segm) in enumerate(zip(src, crops.tolist(), plan.member.tolist(), segs)):
         area = a.get("area", a["bbox"][2] * a["bbox"][3])
-        if segm is None:  # clipped polygons or RLE: the slow, exact path
-            segm, area = segmentation_to_crop(a.get("segmentation", []), tuple(crop), area)
+        if not a.get("segmentation"):
+            segm, area = [], area_without_mask(area, a["bbox"], boxes[n])
+        elif segm is None:  # clipped polygons or RLE: the slow, exact path
+            segm, area = segmentation_to_crop(a["segmentation"], tuple(crop), area)
         entry = {
             "id": n + 1, "image_id": image_ids[n], "category_id": a["category_id"],
             "bbox": boxes[n], "area": area, "segmentation": segm,

@@ -162,6 +162,14 @@ def _crop_rle(segm: dict, crop: CropBox) -> dict:
     return {"size": [int(ch), int(cw)], "counts": enc["counts"].decode("ascii")}
 
 
+def area_without_mask(source_area: float, source_box: list[float], box: list[float]) -> float:
+    """Area of a person whose source has no segmentation: the source area
+    scaled by how much of the box is left (unchanged when nothing was clipped)."""
+    if box[2] == source_box[2] and box[3] == source_box[3]:
+        return source_area
+    return source_area * ((box[2] * box[3]) / (source_box[2] * source_box[3]))
+
+
 def segmentation_to_crop(segm: Any, crop: CropBox, source_area: float) -> tuple[Any, float]:
     """Segmentation and area in crop coordinates. The source area is kept
     when nothing was clipped (so OKS scales match the source exactly)."""
@@ -194,6 +202,9 @@ def to_crop(ann: dict, crop: CropBox, num_keypoints: int) -> dict | None:
         return None
     kps = np.asarray(ann.get("keypoints") or [0] * (3 * num_keypoints)).reshape(1, num_keypoints, 3)
     moved, counts = keypoints_to_crops(kps, np.array([crop[:2]]), np.array([crop[2:]]))
-    segm, area = segmentation_to_crop(ann.get("segmentation", []), crop, ann.get("area", bbox[2] * bbox[3]))
+    source_area = ann.get("area", ann["bbox"][2] * ann["bbox"][3])
+    segm, area = segmentation_to_crop(ann.get("segmentation") or [], crop, source_area)
+    if not ann.get("segmentation"):
+        area = area_without_mask(source_area, ann["bbox"], bbox)
     return {"keypoints": moved.ravel().tolist(), "num_keypoints": int(counts[0]), "bbox": bbox,
             "area": area, "segmentation": segm}

@@ -83,3 +83,11 @@ def test_to_crop_one_annotation():
     assert out["bbox"] == [10.0, 10.0, 20.0, 30.0] and out["area"] == 600
     assert out["segmentation"] == [[10.0, 10.0, 30.0, 10.0, 30.0, 40.0, 10.0, 40.0]]
     assert to_crop(ann, (0, 0, 50, 50), 17) is None
+
+
+def test_area_without_segmentation_follows_the_clipped_box():
+    ann = {"bbox": [90, 60, 20, 30], "area": 300.0, "keypoints": [0, 0, 0] * 17}
+    out = to_crop(ann, (100, 50, 200, 100), 17)  # half of the box's width is left
+    assert out["bbox"] == [0.0, 10.0, 10.0, 30.0]
+    assert out["area"] == 150.0 and out["segmentation"] == []
+    assert to_crop(dict(ann, bbox=[110, 60, 20, 30]), (100, 50, 200, 100), 17)["area"] == 300.0
