@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from . import SYNTH_CONTRIBUTOR, __version__
 from .cocofile import (ValidatedDataset, check_keypoints, dump_json, gc_paused, load_keypoint_file, write_bytes,
                        write_json)
-from .crops import missing_sources, write_crops
+from .crops import cut_crops, missing_sources, replace_dir
 from .overlap import components, crowd_pairs
 from .regions import (area_without_mask, boxes_to_crops, keypoints_to_crops, polygons_to_crops, segmentation_to_crop,
                       union_crop_boxes)
@@ -211,6 +212,8 @@ def source_paths(split: str | None, coco_root: str | Path | None,
     """Resolve the input annotation file, image folder and split name from
     either ``--split/--coco-root`` (standard COCO layout) or ``--annotations/--images``."""
     if annotations is not None:
+        if coco_root is not None:
+            raise ValueError("give either --coco-root (with --split) or --annotations (with --images), not both")
         if split is not None and split not in COCO_SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {', '.join(COCO_SPLITS)}")
         ann = Path(annotations)
@@ -226,6 +229,20 @@ def source_paths(split: str | None, coco_root: str | Path | None,
         raise FileNotFoundError(f"{ann}: not found (expected the standard COCO layout under {root}; "
                                 f"`cococrowd download --split {split} --root {root}` fetches it)")
     return ann, (Path(images) if images is not None else root / split), split
+
+
+def check_outputs(out: Path, name: str, img_dir: Path | None, no_images: bool) -> None:
+    """Refuse, before any work, outputs that cannot be written or would
+    destroy inputs (``--out`` at the COCO root would replace SPLIT/ with crops)."""
+    for path, what in ((out, "--out"), (out / "annotations", "its annotations folder"),
+                       (out / name, "its crops folder")):
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(f"{path}: is a file, but {what} must be a folder")
+    if img_dir is not None and not no_images:
+        crops, src = (out / name).resolve(), img_dir.resolve()
+        if crops == src or src.is_relative_to(crops) or crops.is_relative_to(src):
+            raise ValueError(f"{out / name}: the crops folder would be the source image folder {img_dir}; "
+                             "choose another --out (writing there would replace the source images)")
 
 
 def drop_sources(crowd: dict, names: set[str]) -> dict:
@@ -252,6 +269,7 @@ def run_build(*, split: str | None = None, coco_root: str | Path | None = None,
         if not img_dir.is_dir():
             raise FileNotFoundError(f"{img_dir}: image folder not found (or pass --no-images)")
     out = Path(out)
+    check_outputs(out, name, img_dir, no_images)
     with gc_paused():
         return _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, skip_missing_images,
                           progress, command)
@@ -262,7 +280,7 @@ def _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, sk
     ds = load_keypoint_file(ann_path)
     result = build_crowd(ds, iou=iou, margin=margin, source_split=name,
                          source_images=str(img_dir.resolve()) if img_dir is not None else None,
-                         image_dir=f"../{name}")
+                         image_dir=None if no_images else f"../{name}")
     crowd, skipped = result.crowd, dict(result.skipped)
     if not no_images:
         missing = missing_sources(crowd["images"], img_dir)
@@ -276,9 +294,11 @@ def _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, sk
             crowd = drop_sources(crowd, missing)
             skipped["regions_without_source_image"] = before - len(crowd["images"])
             result.counts.update(region_counts(crowd))
-        write_crops(crowd["images"], img_dir, out / name, workers=workers, progress=progress)
+    elif (out / name).is_dir():
+        warnings.warn(f"{out / name}: crops of an earlier build stay there; this build wrote none "
+                      "(--no-images), so its file records image_dir: null and does not use them", stacklevel=2)
     encoded = dump_json(crowd)
-    json_path = write_bytes(out / "annotations" / f"crowd_{name}.json", encoded)
+    json_path = out / "annotations" / f"crowd_{name}.json"
     manifest = {
         "tool": f"cococrowd {__version__}",
         "command": command,
@@ -291,5 +311,10 @@ def _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, sk
         "counts": result.counts,
         "skipped": skipped,
     }
+    # all work is done before anything is replaced: crops, then the file, then its manifest
+    stage = None if no_images else cut_crops(crowd["images"], img_dir, out / name, workers, progress)
+    if stage is not None:
+        replace_dir(stage, out / name)
+    write_bytes(json_path, encoded)
     write_json(out / f"manifest_{name}.json", manifest, indent=True)
     return manifest

@@ -55,9 +55,9 @@ def missing_sources(images: list[dict], source_dir: Path) -> set[str]:
     return {im["source_file_name"] for im in images if not (source_dir / im["source_file_name"]).is_file()}
 
 
-def write_crops(images: list[dict], source_dir: Path, out_dir: Path, workers: int = 1,
-                progress: bool = True) -> int:
-    """Write every image's crop to ``out_dir`` (replaced whole on success)."""
+def cut_crops(images: list[dict], source_dir: Path, out_dir: Path, workers: int = 1, progress: bool = True) -> Path:
+    """Cut every image's crop into a staging folder beside ``out_dir``; the
+    caller renames it into place with :func:`replace_dir` (or removes it)."""
     stage = staging_dir(out_dir.parent, out_dir.name)
     try:
         jobs = [j + (str(stage),) for j in source_jobs(images, source_dir)]
@@ -70,10 +70,21 @@ def write_crops(images: list[dict], source_dir: Path, out_dir: Path, workers: in
             for job in jobs:
                 bar.update(_cut_one_source(job))
         bar.close()
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(stage, out_dir)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return stage
+
+
+def replace_dir(stage: Path, out_dir: Path) -> None:
+    """Put a filled staging folder in place of ``out_dir``."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(stage, out_dir)
+
+
+def write_crops(images: list[dict], source_dir: Path, out_dir: Path, workers: int = 1,
+                progress: bool = True) -> int:
+    """Write every image's crop to ``out_dir`` (replaced whole on success)."""
+    replace_dir(cut_crops(images, source_dir, out_dir, workers, progress), out_dir)
     return len(images)

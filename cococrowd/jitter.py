@@ -182,7 +182,7 @@ def run_jitter(in_file: str | os.PathLike, levels: list[int], *, seed: int = 0,
             results.append(_level_zero(path, data, json_path))
             continue
         crops_dir = _crops_root(out_dir) / f"{name}_jitter{px}"
-        image_dir = os.path.relpath(crops_dir, out_dir)
+        image_dir = None if no_images else os.path.relpath(crops_dir, out_dir)  # no crops, no folder
         variant, outside = jitter_crowd(data, k, sizes, px, seed, image_dir)
         if not no_images:
             with_sizes = [dict(im, source_width=int(w), source_height=int(h))

@@ -134,3 +134,40 @@ def test_split_rejects_a_plain_coco_file(tmp_path):
     assert res.exit_code == 2
     assert "images[0].source_image_id: missing key: not a COCO-crowd file" in res.output
     assert not list((root / "annotations").glob("*_val.json"))
+
+
+def test_out_at_the_coco_root_is_refused_and_sources_survive(tmp_path):
+    root, data = setup_world(tmp_path)
+    before = sorted(p.name for p in (root / "train2014").iterdir())
+    with pytest.raises(ValueError, match="would be the source image folder"):
+        run_build(split="train2014", coco_root=root, out=root, progress=False)
+    assert sorted(p.name for p in (root / "train2014").iterdir()) == before
+    assert not (root / "annotations" / "crowd_train2014.json").exists()
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path):
+    root, _ = setup_world(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "annotations").write_text("x")
+    with pytest.raises(FileExistsError, match="annotations: is a file, but its annotations folder must be a folder"):
+        run_build(split="train2014", coco_root=root, out=out, progress=False)
+    assert [p.name for p in out.iterdir()] == ["annotations"]  # no crops were cut
+
+
+def test_annotations_and_coco_root_together_are_refused(tmp_path):
+    root, _ = setup_world(tmp_path)
+    with pytest.raises(ValueError, match="not both"):
+        run_build(annotations=root / "annotations" / "person_keypoints_train2014.json", images=root / "train2014",
+                  coco_root=root, split="train2014", out=tmp_path / "out", progress=False)
+
+
+def test_no_images_records_no_crops_folder_and_warns_about_stale_crops(tmp_path):
+    root, _ = setup_world(tmp_path)
+    out = tmp_path / "out"
+    run_build(split="train2014", coco_root=root, out=out, progress=False)
+    assert json.loads((out / "annotations" / "crowd_train2014.json").read_text())["crowd_info"]["image_dir"] == "../train2014"
+    with pytest.warns(UserWarning, match="crops of an earlier build stay there"):
+        run_build(split="train2014", coco_root=root, out=out, margin=5, no_images=True, progress=False)
+    info = json.loads((out / "annotations" / "crowd_train2014.json").read_text())["crowd_info"]
+    assert info["image_dir"] is None and info["margin"] == 5
