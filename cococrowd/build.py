@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from . import SYNTH_CONTRIBUTOR, __version__
-from .cocofile import (ValidatedDataset, check_keypoints, dump_json, gc_paused, load_keypoint_file, write_bytes,
-                       write_json)
+from .cocofile import (CocoFormatError, ValidatedDataset, check_keypoints, dump_json, gc_paused, load_keypoint_file,
+                       write_bytes, write_json)
 from .crops import cut_crops, missing_sources, replace_dir
 from .overlap import components, crowd_pairs
 from .regions import (area_without_mask, boxes_to_crops, keypoints_to_crops, polygons_to_crops, segmentation_to_crop,
@@ -165,6 +165,11 @@ def region_counts(crowd: dict) -> dict:
     }
 
 
+def _json_path(ds: ValidatedDataset, ann: dict) -> str:
+    """``annotations[i]`` of an annotation in its file (for error messages only)."""
+    return f"annotations[{next(i for i, a in enumerate(ds.data['annotations']) if a is ann)}]"
+
+
 def _move_annotations(ds: ValidatedDataset, anns: list[dict], plan: RegionPlan, images: list[dict]) -> list[dict]:
     if not len(plan.ann):
         return []
@@ -176,9 +181,8 @@ def _move_annotations(ds: ValidatedDataset, anns: list[dict], plan: RegionPlan, 
     except (ValueError, TypeError):
         ok = False
     if not ok:  # name the culprit
-        where = {id(a): i for i, a in enumerate(ds.data["annotations"])}
         for a in src:
-            check_keypoints(a["keypoints"], k, f"annotations[{where[id(a)]}].keypoints", ds.source)
+            check_keypoints(a["keypoints"], k, f"{_json_path(ds, a)}.keypoints", ds.source)
     crops = plan.crops[plan.owner]
     moved, nkp = keypoints_to_crops(kps, crops[:, :2], crops[:, 2:])
     moved = moved.reshape(len(src), 3 * k).tolist()
@@ -191,7 +195,11 @@ def _move_annotations(ds: ValidatedDataset, anns: list[dict], plan: RegionPlan, 
         if not a.get("segmentation"):
             segm, area = [], area_without_mask(area, a["bbox"], boxes[n])
         elif segm is None:  # clipped polygons or RLE: the slow, exact path
-            segm, area = segmentation_to_crop(a["segmentation"], tuple(crop), area)
+            try:
+                segm, area = segmentation_to_crop(a["segmentation"], tuple(crop), area)
+            except (ValueError, TypeError, KeyError, IndexError) as err:
+                raise CocoFormatError(ds.source, f"{_json_path(ds, a)}.segmentation",
+                                      f"cannot be read as COCO polygons or RLE ({err})") from None
         entry = {
             "id": n + 1, "image_id": image_ids[n], "category_id": a["category_id"],
             "bbox": boxes[n], "area": area, "segmentation": segm,

@@ -292,8 +292,12 @@ def _check_annotation(ann: Any, i: int, k: int, image_ids: dict, source: str) ->
     if "keypoints" not in ann:
         raise CocoFormatError(source, f"{where}.keypoints", "missing key")
     check_keypoints(ann["keypoints"], k, f"{where}.keypoints", source)
+    if "area" in ann:
+        area = ann["area"]
+        if not _is_number(area) or not math.isfinite(area) or area < 0:
+            raise CocoFormatError(source, f"{where}.area", f"must be a number >= 0, got {area!r}")
     crowd = ann.get("iscrowd", 0)
-    if crowd not in (0, 1):
+    if type(crowd) is not int or crowd not in (0, 1):
         raise CocoFormatError(source, f"{where}.iscrowd", f"must be 0 or 1, got {crowd!r}")
 
 
@@ -388,12 +392,18 @@ def _person_arrays(anns: list, k: int, image_index: dict, strict: bool = True) -
             return None
         ids = np.fromiter((a["id"] for a in anns), dtype=np.int64, count=n)
         pos = np.fromiter((image_index[a["image_id"]] for a in anns), dtype=np.int64, count=n)
-        boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(n, 4)
+        raw = np.array([a["bbox"] for a in anns])  # no dtype: strings must not turn into numbers
+        boxes = raw.astype(np.float64).reshape(n, 4)
         crowd = np.fromiter((a.get("iscrowd", 0) for a in anns), dtype=np.int64, count=n)
         if strict:
-            if not all(type(a["id"]) is int for a in anns):
+            if n and raw.dtype.kind not in "iuf":
+                return None
+            if not all(type(a["id"]) is int and type(a.get("iscrowd", 0)) is int for a in anns):
                 return None
             if not np.isfinite(boxes).all() or (boxes[:, 2:] <= 0).any():
+                return None
+            areas = np.array([a.get("area", 0) for a in anns])
+            if n and (areas.dtype.kind not in "iuf" or not np.isfinite(areas).all() or (areas < 0).any()):
                 return None
             lens = np.fromiter((len(a["keypoints"]) for a in anns), dtype=np.int64, count=n)
             if (lens != 3 * k).any() or not np.isin(crowd, (0, 1)).all():

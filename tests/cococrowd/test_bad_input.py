@@ -44,6 +44,9 @@ CASES = {
     "no keypoint names": (lambda d: d["categories"][0].pop("keypoints"), "categories[0].keypoints"),
     "image width": (lambda d: d["images"][2].__setitem__("width", 0), "images[2].width: must be a positive number"),
     "visibility flag": (lambda d: d["annotations"][0]["keypoints"].__setitem__(2, 7), "annotations[0].keypoints[2]: visibility flag"),
+    "bbox string": (lambda d: d["annotations"][3]["bbox"].__setitem__(0, "1"), "annotations[3].bbox: x must be a number, got '1'"),
+    "iscrowd string": (lambda d: d["annotations"][2].__setitem__("iscrowd", "0"), "annotations[2].iscrowd: must be 0 or 1, got '0'"),
+    "negative area": (lambda d: d["annotations"][1].__setitem__("area", -1), "annotations[1].area: must be a number >= 0, got -1"),
 }
 
 
@@ -62,9 +65,7 @@ def test_bad_annotation_file(tmp_path, case):
 def test_visibility_flag_of_a_kept_person_is_checked(tmp_path):
     """Keypoint values are checked where they are used: make sure a crowd member is hit."""
     def mutate(d):
-        d["images"] = d["images"][:1]
-        d["annotations"] = [a for a in d["annotations"] if a["image_id"] == d["images"][0]["id"]][:2]
-        d["annotations"][1]["bbox"] = list(d["annotations"][0]["bbox"])
+        _two_person_image(d)
         d["annotations"][1]["keypoints"][5] = float("inf")
     root, _ = setup_world(tmp_path, mutate)
     with pytest.raises(CocoFormatError, match=r"annotations\[1\]\.keypoints\[5\]: must be a finite number"):
@@ -171,3 +172,24 @@ def test_no_images_records_no_crops_folder_and_warns_about_stale_crops(tmp_path)
         run_build(split="train2014", coco_root=root, out=out, margin=5, no_images=True, progress=False)
     info = json.loads((out / "annotations" / "crowd_train2014.json").read_text())["crowd_info"]
     assert info["image_dir"] is None and info["margin"] == 5
+
+
+def _two_person_image(d):
+    """Keep one image with two overlapping people (a crowd group)."""
+    d["images"] = d["images"][:1]
+    d["annotations"] = [a for a in d["annotations"] if a["image_id"] == d["images"][0]["id"]][:2]
+    d["annotations"][1]["bbox"] = list(d["annotations"][0]["bbox"])
+
+
+@pytest.mark.parametrize("segm,message", [
+    ([[1.0, 2.0, 3.0]], "cannot be read as COCO polygons or RLE"),
+    ({"counts": "abc", "size": [1, 1]}, "cannot be read as COCO polygons or RLE"),
+])
+def test_bad_segmentation_of_a_kept_person_names_its_path(tmp_path, segm, message):
+    def mutate(d):
+        _two_person_image(d)
+        d["annotations"][1]["segmentation"] = segm
+    root, _ = setup_world(tmp_path, mutate)
+    with pytest.raises(CocoFormatError, match=r"person_keypoints_train2014\.json: annotations\[1\]\.segmentation: " + message):
+        run_build(split="train2014", coco_root=root, out=tmp_path / "out", no_images=True, progress=False)
+    assert no_outputs(tmp_path / "out")
