@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,8 +223,9 @@ def source_paths(split: str | None, coco_root: str | Path | None,
     if annotations is not None:
         if coco_root is not None:
             raise ValueError("give either --coco-root (with --split) or --annotations (with --images), not both")
-        if split is not None and split not in COCO_SPLITS:
-            raise ValueError(f"unknown split {split!r}; expected one of {', '.join(COCO_SPLITS)}")
+        if split is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", split):
+            raise ValueError(f"--split {split!r}: with --annotations it names the outputs, so use letters, "
+                             "digits, '_', '-' or '.'")
         ann = Path(annotations)
         name = split or ann.stem.removeprefix("person_keypoints_")
         return ann, (Path(images) if images is not None else None), name

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -11,15 +12,22 @@ from . import __version__
 from .cocofile import CocoFormatError
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"warning: {message}", err=True)  # one line, no Python source location
+
+
 class _Group(click.Group):
-    """Turn the library's input errors into one clear line and exit code 2."""
+    """Turn the library's input errors into one clear line and exit code 2,
+    and its warnings into one `warning:` line each."""
 
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except (CocoFormatError, FileNotFoundError, FileExistsError, ValueError) as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except (CocoFormatError, FileNotFoundError, FileExistsError, ValueError) as err:
+                click.echo(f"error: {err}", err=True)
+                sys.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -69,7 +77,8 @@ def download_cmd(split, root, images, base_url, remove_archives, retries):
 
 @main.command()
 @click.option("--split", type=str, default=None,
-              help="COCO split to read from --coco-root: train2014, val2014, train2017 or val2017.")
+              help="COCO split to read from --coco-root: train2014, val2014, train2017 or val2017. With "
+                   "--annotations it only names the outputs (default: the file's name).")
 @click.option("--coco-root", type=click.Path(file_okay=False), default=None,
               help="Folder in the standard COCO layout: annotations/person_keypoints_SPLIT.json and SPLIT/*.jpg.")
 @click.option("--annotations", type=click.Path(dir_okay=False), default=None,
@@ -195,7 +204,7 @@ def jitter_cmd(in_file, levels, more_levels, seed, source_images, no_images, out
 @click.option("--split", default="train2014", show_default=True,
               help="Split name used in the file names, so `build --split SPLIT --coco-root OUT` reads the world.")
 @click.option("--images", "n_images", type=click.IntRange(min=1), required=True,
-              help="Number of images (about 4 people each; 64000 is COCO train2017's size).")
+              help="Number of images (about 4 people each; 64000 is about the number of COCO train2017 images with people).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="World seed: the same seed and --images give byte-identical files.")
 @click.option("--annotations-only", is_flag=True, help="Write only the annotation JSON, no JPEGs (fast, COCO scale).")

@@ -72,12 +72,13 @@ def keypoints_to_crops(kps: np.ndarray, offsets: np.ndarray, sizes: np.ndarray) 
 
     ``kps`` (M, K, 3) source keypoints, ``offsets`` (M, 2) crop origins,
     ``sizes`` (M, 2) crop widths/heights. A labelled keypoint outside its crop
-    (or any unlabelled one) becomes (0, 0, 0). Returns the moved keypoints
+    (0 <= x < w and 0 <= y < h fails) or any unlabelled one becomes (0, 0, 0). Returns the moved keypoints
     (same dtype as the input) and the recomputed ``num_keypoints`` (M,)."""
     out = kps.copy()
     out[..., :2] -= offsets[:, None, :].astype(kps.dtype)
     x, y, v = out[..., 0], out[..., 1], out[..., 2]
-    keep = (v > 0) & (x >= 0) & (y >= 0) & (x <= sizes[:, None, 0]) & (y <= sizes[:, None, 1])
+    # continuous pixel coordinates: pixel j covers [j, j + 1), so x == width is past the last column
+    keep = (v > 0) & (x >= 0) & (y >= 0) & (x < sizes[:, None, 0]) & (y < sizes[:, None, 1])
     out[~keep] = 0
     return out, keep.sum(axis=1)
 

@@ -193,3 +193,24 @@ def test_bad_segmentation_of_a_kept_person_names_its_path(tmp_path, segm, messag
     with pytest.raises(CocoFormatError, match=r"person_keypoints_train2014\.json: annotations\[1\]\.segmentation: " + message):
         run_build(split="train2014", coco_root=root, out=tmp_path / "out", no_images=True, progress=False)
     assert no_outputs(tmp_path / "out")
+
+
+def test_cli_warnings_are_one_plain_line(tmp_path):
+    def mutate(d):
+        d["categories"].append({"id": 2, "name": "dog"})
+        d["annotations"][0]["category_id"] = 2
+    root, _ = setup_world(tmp_path, mutate)
+    res = CliRunner().invoke(main, ["build", "--split", "train2014", "--coco-root", str(root),
+                                    "--out", str(tmp_path / "out"), "--no-images", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "warning: " in res.output and "skipped 1 annotations of non-person categories" in res.output
+    assert "UserWarning" not in res.output and "cocofile.py" not in res.output
+
+
+def test_any_output_name_with_annotations(tmp_path):
+    root, _ = setup_world(tmp_path)
+    ann = root / "annotations" / "person_keypoints_train2014.json"
+    run_build(annotations=ann, split="trainval", out=tmp_path / "o", no_images=True, progress=False)
+    assert (tmp_path / "o" / "annotations" / "crowd_trainval.json").is_file()
+    with pytest.raises(ValueError, match="names the outputs"):
+        run_build(annotations=ann, split="../x", out=tmp_path / "o", no_images=True, progress=False)

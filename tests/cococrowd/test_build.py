@@ -99,7 +99,7 @@ def test_keypoints_move_by_crop_offset(world):
         out = np.array(a["keypoints"]).reshape(-1, 3)
         x, y, w, h = images[a["image_id"]]["crop_box"]
         for (sx, sy, sv), (ox, oy, ov) in zip(src, out):
-            inside = sv > 0 and x <= sx <= x + w and y <= sy <= y + h
+            inside = sv > 0 and x <= sx < x + w and y <= sy < y + h
             if inside:
                 assert (ox, oy, ov) == (sx - x, sy - y, sv)
                 kept += 1

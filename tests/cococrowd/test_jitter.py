@@ -164,7 +164,7 @@ def test_mapping_back_gives_the_base_coordinates_exactly(built, tmp_path):
         bk = np.array(b["keypoints"]).reshape(-1, 3)
         jk = np.array(j["keypoints"]).reshape(-1, 3)
         for (bx, by, bv), (jx, jy, jv) in zip(bk, jk):
-            inside = bv > 0 and 0 <= bx - dx <= w and 0 <= by - dy <= h
+            inside = bv > 0 and 0 <= bx - dx < w and 0 <= by - dy < h  # pixel j covers [j, j+1)
             if inside:  # a labelled point inside the jittered crop maps back to the base point exactly
                 assert (jx + dx, jy + dy, jv) == (bx, by, bv)
                 checked += 1

@@ -25,10 +25,11 @@ def test_boxes_keep_size_inside_and_clip_outside():
 
 
 def test_keypoints_inside_move_outside_vanish():
-    kps = np.array([[[105, 55, 2], [99, 55, 2], [300, 150, 1], [301, 150, 2], [120, 60, 0]]])
+    kps = np.array([[[105, 55, 2], [99, 55, 2], [299, 149, 1], [300, 120, 2], [120, 60, 0], [100, 50, 2]]])
     moved, n = keypoints_to_crops(kps, np.array([[100, 50]]), np.array([[200, 100]]))
-    assert moved[0].tolist() == [[5, 5, 2], [0, 0, 0], [200, 100, 1], [0, 0, 0], [0, 0, 0]]
-    assert n.tolist() == [2]
+    # x == 300 is the crop's right border, past its last pixel column (299)
+    assert moved[0].tolist() == [[5, 5, 2], [0, 0, 0], [199, 99, 1], [0, 0, 0], [0, 0, 0], [0, 0, 2]]
+    assert n.tolist() == [3]
 
 
 def test_polygon_inside_is_shifted_exactly():
