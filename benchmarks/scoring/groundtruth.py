@@ -32,6 +32,7 @@ class GroundTruth:
     ignore_flag: np.ndarray        # (M,) bool: the file's own `ignore` or iscrowd
     notes: dict = field(default_factory=dict)
     sha256: str = ""
+    crowd_info: dict | None = None  # the COCO-crowd file's `crowd_info` (jitter checks read it)
 
     @property
     def num_images(self) -> int:
@@ -128,6 +129,7 @@ def ground_truth_from_dataset(ds: ValidatedDataset) -> GroundTruth:
         ann_ids=np.asarray([a["id"] for a in anns], dtype=np.int64),
         keypoints=kps, bbox=bbox, area=area, iscrowd=iscrowd, num_keypoints=numkp,
         ignore_flag=ignore, notes=notes,
+        crowd_info=ds.data.get("crowd_info") if isinstance(ds.data.get("crowd_info"), dict) else None,
     )
 
 

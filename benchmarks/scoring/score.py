@@ -128,7 +128,7 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
             jgt = load_ground_truth(jgt_path)
             if jgt.keypoint_names != gt.keypoint_names:
                 raise ValueError(f"{jgt_path}: keypoint names differ from {gt_path}")
-            mapped = map_to_base(load_results(jres_path, jgt), jgt, gt)
+            mapped = map_to_base(load_results(jres_path, jgt), jgt, gt, level)
             t = evaluate(gt, mapped, sig)
             rows.append({"level": _level_label(level), "gt": str(jgt_path), "results": str(jres_path),
                          "gt_sha256": jgt.sha256, "results_sha256": mapped.sha256,

@@ -176,13 +176,15 @@ def test_jitter_of_another_ground_truth_is_refused(tmp_path):
         img["crop_box"], img["base_crop_box"] = [15, 10, 400, 300], [11, 10, 400, 300]
     jit = write_json(tmp_path / "gt_j.json", d)
     rp = write_json(tmp_path / "results.json", res)
-    with pytest.raises(CocoFormatError, match=r"gt_j\.json: images\[0\]\.base_crop_box: is \[11\.0, 10\.0\] but"):
+    with pytest.raises(CocoFormatError, match=r"gt_j\.json: images\[0\]\.base_crop_box: is \[11\.0, 10\.0, 400\.0, 300\.0\] but"):
         score_files(gp, rp, jitter=[(5, jit, rp)], bootstrap=0)
 
 
 def test_jitter_image_missing_from_base(tmp_path):
     gp, res = _world(tmp_path, crop_box=[10, 10, 400, 300])
     d = json.loads(gp.read_text())
+    for img in d["images"]:
+        img["base_crop_box"] = img["crop_box"]
     d["images"][1]["id"] = 7
     for a in d["annotations"]:
         a["image_id"] = 7 if a["image_id"] == 2 else a["image_id"]
@@ -196,3 +198,82 @@ def test_negative_bootstrap(tmp_path):
     gp, res = _world(tmp_path)
     with pytest.raises(ValueError, match="bootstrap must be >= 0"):
         score_files(gp, write_json(tmp_path / "r.json", res), bootstrap=-1)
+
+
+def _jittered(tmp_path, gp, name="gt_j.json", jitter_px=None, shift=(5, 0)):
+    """``gp`` as a jittered variant: crop boxes moved by ``shift``, base_crop_box kept."""
+    d = json.loads(gp.read_text())
+    for img in d["images"]:
+        x, y, w, h = img["crop_box"]
+        img["base_crop_box"], img["crop_box"] = img["crop_box"], [x + shift[0], y + shift[1], w, h]
+    if jitter_px is not None:
+        d["crowd_info"] = {"jitter_px": jitter_px, "jitter_seed": 0}
+    return write_json(tmp_path / name, d)
+
+
+def test_jitter_level_must_match_the_files_jitter_px(tmp_path):
+    gp, res = _world(tmp_path, crop_box=[10, 10, 400, 300])
+    rp = write_json(tmp_path / "results.json", res)
+    jit = _jittered(tmp_path, gp, "crowd_test_jitter10.json", jitter_px=10)
+    with pytest.raises(CocoFormatError,
+                       match=r"crowd_test_jitter10\.json: crowd_info\.jitter_px: is 10, but --jitter says 5$"):
+        score_files(gp, rp, jitter=[f"5={jit},{rp}"], bootstrap=0)
+    s = score_files(gp, rp, jitter=[f"10={jit},{rp}"], bootstrap=0)     # the right level is accepted
+    assert [lv["level"] for lv in s["table3"]["levels"]] == [0, 10]
+
+
+def test_unjittered_file_is_refused_above_level_0(tmp_path):
+    gp, res = _world(tmp_path, crop_box=[10, 10, 400, 300])
+    rp = write_json(tmp_path / "results.json", res)
+    with pytest.raises(CocoFormatError, match=r"gt\.json: images\[0\]\.base_crop_box: missing: not a jittered "
+                                              r"variant \(make one with cococrowd jitter\)"):
+        score_files(gp, rp, jitter=[f"5={gp},{rp}"], bootstrap=0)
+    # one image without base_crop_box is enough to refuse a variant
+    d = json.loads(_jittered(tmp_path, gp).read_text())
+    del d["images"][1]["base_crop_box"]
+    part = write_json(tmp_path / "gt_part.json", d)
+    with pytest.raises(CocoFormatError, match=r"gt_part\.json: images\[1\]\.base_crop_box: missing"):
+        score_files(gp, rp, jitter=[f"5={part},{rp}"], bootstrap=0)
+
+
+def test_level_0_accepts_the_unjittered_file_itself(tmp_path):
+    gp, res = _world(tmp_path, crop_box=[10, 10, 400, 300])
+    rp = write_json(tmp_path / "results.json", res)
+    s = score_files(gp, rp, jitter=[f"0={gp},{rp}"], bootstrap=0)
+    (row,) = s["table3"]["levels"]
+    assert row["level"] == 0 and row["stats"] == s["table1"]["stats"]
+    # ... but not another file without base_crop_box whose crops differ from --gt's
+    d = json.loads(gp.read_text())
+    d["images"][0]["crop_box"] = [12, 10, 400, 300]
+    other = write_json(tmp_path / "other.json", d)
+    with pytest.raises(CocoFormatError, match=r"other\.json: images\[0\]\.crop_box: is \[12\.0, 10\.0, 400\.0, "
+                                              r"300\.0\] but the --gt file's crop_box of image 1 is \[10\.0"):
+        score_files(gp, rp, jitter=[f"0={other},{rp}"], bootstrap=0)
+    # nor a jittered variant given as level 0
+    jit = _jittered(tmp_path, gp, jitter_px=5)
+    with pytest.raises(CocoFormatError, match=r"crowd_info\.jitter_px: is 5, but --jitter says 0"):
+        score_files(gp, rp, jitter=[f"0={jit},{rp}"], bootstrap=0)
+
+
+def test_jitter_needs_crop_boxes_in_the_base_file(tmp_path):
+    plain, res = _world(tmp_path)                                   # plain COCO: no crop_box
+    (tmp_path / "crowd").mkdir()
+    with_boxes, _ = _world(tmp_path / "crowd", crop_box=[10, 10, 400, 300])
+    rp = write_json(tmp_path / "results.json", res)
+    jit = _jittered(tmp_path, with_boxes)
+    with pytest.raises(CocoFormatError, match=r"gt\.json: images\[0\]\.crop_box: missing: --jitter needs"):
+        score_files(plain, rp, jitter=[f"5={jit},{rp}"], bootstrap=0)
+
+
+def test_bench_score_jitter_error_is_one_line_with_exit_code_2(tmp_path):
+    from click.testing import CliRunner
+    from benchmarks.cli import main
+    gp, res = _world(tmp_path, crop_box=[10, 10, 400, 300])
+    rp = write_json(tmp_path / "results.json", res)
+    jit = _jittered(tmp_path, gp, "crowd_test_jitter10.json", jitter_px=10)
+    r = CliRunner().invoke(main, ["score", "--gt", str(gp), "--results", str(rp), "--jitter", f"5={jit},{rp}",
+                                  "--out", str(tmp_path / "out"), "--bootstrap", "0"])
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error: ") and len(r.output.strip().splitlines()) == 1
+    assert "crowd_test_jitter10.json: crowd_info.jitter_px: is 10, but --jitter says 5" in r.output
+    assert not (tmp_path / "out" / "scores.json").exists()
