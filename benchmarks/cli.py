@@ -1,10 +1,33 @@
 """`bench` command line: parses options and calls the library; no logic here."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _is_input_error(err: BaseException) -> bool:
+    """Bad files, options or configs: reported as one line, not a traceback."""
+    if isinstance(err, (ValueError, FileNotFoundError, FileExistsError)):  # CocoFormatError, ConfigError too
+        return True
+    pretrained = sys.modules.get("benchmarks.seqpose.pretrained")  # only loaded (with torch) when used
+    return pretrained is not None and isinstance(err, pretrained.PretrainedWeightsUnavailable)
+
+
+class _Group(click.Group):
+    """Every command reports input errors as one line `error: ...` with exit code 2 (as `cococrowd`)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Exception as err:  # noqa: BLE001 - filtered just below, the rest re-raised
+            if not _is_input_error(err):
+                raise
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def main():
     """Train and score crowd pose methods on COCO-crowd files.
 
@@ -69,13 +92,25 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
               help="DataLoader worker processes.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N; default CUDA when present.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
-def run_command(method, checkpoint_path, gt_path, out_dir, images, flip, batch_size, workers, device, progress):
+@click.option("--name", default=None, help="Method name in scores.json and reports (default: --method).")
+@click.option("--sigmas", default=None, metavar="S1,..,SK|FILE.json",
+              help="OKS sigmas, as for `bench score` (default: COCO-17 / CrowdPose-14 values by keypoint name).")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples (over images) for the 95% confidence intervals; 0 = none.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
+@click.option("--score-threshold", "count_threshold", type=float, default=0.0, show_default=True,
+              help="Predictions with score >= this count as people (counting matrix and PCK).")
+def run_command(method, checkpoint_path, gt_path, out_dir, images, flip, batch_size, workers, device, progress,
+                name, sigmas, bootstrap, seed, count_threshold):
     """Predict a COCO-crowd file with a method, write COCO results and score them."""
     from benchmarks.methods import cli_errors, run_method
     with cli_errors():
         summary = run_method(method, gt_path, out_dir, images=images, checkpoint=checkpoint_path, flip=flip,
-                             batch_size=batch_size, workers=workers, device=device, progress=progress)
+                             batch_size=batch_size, workers=workers, device=device, progress=progress,
+                             scoring={"method": name or method, "sigmas": sigmas, "bootstrap": bootstrap,
+                                      "seed": seed, "count_threshold": count_threshold})
         click.echo(f"{summary['people']} people in {summary['images']} images -> {summary['results']}")
+        _echo_scores(summary["scores"], out_dir)
 
 
 @main.command("score")
@@ -105,14 +140,15 @@ def score_command(gt_path, results_path, jitter, out_dir, method, sigmas, bootst
                   count_cap, pck_alpha):
     """Score a keypoint results file: AP/AR, AP per people count, jitter, counting, PCK, CIs."""
     from benchmarks.scoring import score_and_report
-    from cococrowd.cocofile import CocoFormatError
 
-    try:
-        s = score_and_report(gt_path, results_path, out_dir, jitter=list(jitter), seed=seed, bootstrap=bootstrap,
-                             sigmas=sigmas, count_threshold=count_threshold, count_cap=count_cap,
-                             pck_alpha=pck_alpha, method=method)
-    except (CocoFormatError, ValueError) as err:
-        raise click.ClickException(str(err)) from None
+    s = score_and_report(gt_path, results_path, out_dir, jitter=list(jitter), seed=seed, bootstrap=bootstrap,
+                         sigmas=sigmas, count_threshold=count_threshold, count_cap=count_cap,
+                         pck_alpha=pck_alpha, method=method)
+    _echo_scores(s, out_dir)
+
+
+def _echo_scores(s: dict, out_dir) -> None:
+    """The short AP summary `bench score` and `bench run` print."""
     t1, ci = s["table1"]["stats"], s["table1"]["ap_ci"]
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     click.echo(f"{s['method']}: AP {fmt(t1['AP'])}" + (f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else "")
@@ -131,13 +167,9 @@ def score_command(gt_path, results_path, jitter, out_dir, method, sigmas, bootst
 def report_command(runs, more_runs, out_md, title):
     """Put several scored runs side by side in the paper's table layouts, with the paper's own rows."""
     from benchmarks.report import write_comparison
-    from cococrowd.cocofile import CocoFormatError
 
     dirs = list(runs) + list(more_runs)
     if not dirs:
         raise click.UsageError("give at least one run folder: --runs DIR [DIR ...]")
-    try:
-        path = write_comparison(dirs, out_md, title)
-    except (CocoFormatError, ValueError) as err:
-        raise click.ClickException(str(err)) from None
+    path = write_comparison(dirs, out_md, title)
     click.echo(f"wrote {path}")

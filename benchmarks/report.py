@@ -286,6 +286,17 @@ def _inputs(runs) -> str:
     return text
 
 
+def _bootstrap_settings(runs: list[tuple[str, dict]]) -> str:
+    """Resamples and seed of the CIs: once when every run used the same, else per run."""
+    def one(s: dict) -> str:
+        boot = s["settings"]["bootstrap"]
+        return "no intervals" if not boot["resamples"] else f"{boot['resamples']} resamples, seed {boot['seed']}"
+    each = [one(s) for _, s in runs]
+    if len(set(each)) == 1:
+        return each[0]
+    return "settings differ: " + "; ".join(f"{name}: {text}" for (name, _), text in zip(runs, each))
+
+
 def render(runs: list[tuple[str, dict]], fig_dir: Path, md_dir: Path, title: str) -> str:
     """Markdown for ``runs`` (name, scores); writes the PNGs into ``fig_dir``."""
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -294,12 +305,11 @@ def render(runs: list[tuple[str, dict]], fig_dir: Path, md_dir: Path, title: str
         return Path(os.path.relpath(fig_dir / name, md_dir)).as_posix()
 
     s0 = runs[0][1]
-    boot = s0["settings"]["bootstrap"]
     out = [f"# {title}", "",
            "Scored by `bench score` with pycocotools keypoint semantics (OKS with per-keypoint sigmas, "
            f"maxDets {s0['settings']['max_dets']}, area ranges all/medium/large, iscrowd and unlabelled people "
            "ignored). 95% confidence intervals: percentile bootstrap over images "
-           f"({boot['resamples']} resamples, seed {boot['seed']}). Rows marked {PAPER} are the numbers published "
+           f"({_bootstrap_settings(runs)}). Rows marked {PAPER} are the numbers published "
            "in the paper, copied as printed; they were measured on the authors' COCO-crowd split, not on these files.",
            "", "## Inputs", "", _inputs(runs), "",
            "## Table 1: keypoint AP / AR", "", _table1(runs, True), ""]

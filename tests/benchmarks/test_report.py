@@ -69,8 +69,11 @@ def test_report_with_jitter_levels_has_a_jitter_plot(tmp_path):
     for img in gt["images"]:
         img["crop_box"] = [0, 0, img["width"], img["height"]]
     gp = write_json(tmp_path / "gt.json", gt)
+    for img in gt["images"]:                    # a level-5 variant whose draw happened to be (0, 0)
+        img["base_crop_box"] = img["crop_box"]
+    jp = write_json(tmp_path / "gt_jitter5.json", gt)
     out = tmp_path / "run"
-    score_and_report(gp, rp, out, jitter=[f"0={gp},{rp}", f"5={gp},{rp}"], bootstrap=20)
+    score_and_report(gp, rp, out, jitter=[f"0={gp},{rp}", f"5={jp},{rp}"], bootstrap=20)
     md = (out / "report.md").read_text()
     assert "| res | 0.208" in md and "jitter_ap.png" in md
     for p in _images_of(out / "report.md"):
@@ -106,7 +109,7 @@ def test_bench_score_cli_and_bad_results_leave_no_output(tmp_path):
     bad = write_json(tmp_path / "bad.json", res)
     out = tmp_path / "bad_run"
     fail = runner.invoke(main, ["score", "--gt", str(gp), "--results", str(bad), "--out", str(out)])
-    assert fail.exit_code == 1
+    assert fail.exit_code == 2 and fail.output.startswith("error: ")
     assert "bad.json: [0].keypoints: has 48 values, expected 51 (3 x 17 keypoints)" in fail.output
     assert not (out / "scores.json").exists() and not (out / "report.md").exists()
 
@@ -116,12 +119,12 @@ def test_bench_report_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     r = runner.invoke(main, ["report", "--runs", str(empty), "--out", str(tmp_path / "x.md")])
-    assert r.exit_code == 1 and "scores.json: not found" in r.output
+    assert r.exit_code == 2 and r.output.startswith("error: ") and "scores.json: not found" in r.output
     r = runner.invoke(main, ["report", "--out", str(tmp_path / "x.md")])
     assert r.exit_code == 2 and "at least one run folder" in r.output
     (empty / "scores.json").write_text(json.dumps({"format": "other"}))
     r = runner.invoke(main, ["report", "--runs", str(empty), "--out", str(tmp_path / "x.md")])
-    assert r.exit_code == 1 and "not a `bench score` scores file" in r.output
+    assert r.exit_code == 2 and "not a `bench score` scores file" in r.output
     assert not (tmp_path / "x.md").exists()
     with pytest.raises(ValueError, match="at least one run folder"):
         write_comparison([], tmp_path / "y.md")
@@ -138,3 +141,16 @@ def test_paper_numbers_are_copied_exactly_from_the_paper():
     assert "AP " + " ".join(f"{v:.3f}" for v in paper.TABLE3["Ours"].values()) in text
     for name, vals in paper.TABLE4.items():
         assert " ".join("-" if v is None else f"{v:.1f}" for v in vals) in text, name
+
+
+def test_report_header_states_each_runs_bootstrap_settings(tmp_path):
+    gp, rp, _, _ = _world(tmp_path)
+    score_and_report(gp, rp, tmp_path / "a", bootstrap=20, seed=0, method="A")
+    score_and_report(gp, rp, tmp_path / "b", bootstrap=30, seed=4, method="B")
+    score_and_report(gp, rp, tmp_path / "c", bootstrap=20, seed=0, method="C")
+    score_and_report(gp, rp, tmp_path / "d", bootstrap=0, method="D")
+    md = write_comparison([tmp_path / "a", tmp_path / "c"], tmp_path / "same.md").read_text()
+    assert "percentile bootstrap over images (20 resamples, seed 0)" in md
+    md = write_comparison([tmp_path / "a", tmp_path / "b", tmp_path / "d"], tmp_path / "differ.md").read_text()
+    assert ("(settings differ: A: 20 resamples, seed 0; B: 30 resamples, seed 4; D: no intervals)") in md
+    assert "(20 resamples, seed 0)" not in md
