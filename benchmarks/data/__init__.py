@@ -3,6 +3,6 @@ images, part / person heatmap targets and loss masks (see dataset.py)."""
 from .augment import AugParams
 from .collate import collate_people
 from .crowdfile import load_crowd_file
-from .dataset import CrowdPoseDataset, MissingImageError
+from .dataset import CropSizeError, CrowdPoseDataset, MissingImageError
 
-__all__ = ["AugParams", "CrowdPoseDataset", "MissingImageError", "collate_people", "load_crowd_file"]
+__all__ = ["AugParams", "CropSizeError", "CrowdPoseDataset", "MissingImageError", "collate_people", "load_crowd_file"]

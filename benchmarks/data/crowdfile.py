@@ -38,7 +38,7 @@ class CrowdImage:
 
     id: int
     position: int                 # index in the file's ``images`` list, for error messages
-    crop_path: Path
+    crop_path: Path | None        # None when the file has no crops (``crowd_info.image_dir`` null)
     source_path: Path | None      # None when the file names no source folder
     width: int
     height: int
@@ -112,24 +112,35 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True,
                     crops_dir: str | os.PathLike | None = None) -> CrowdFile:
     """Parse and check a COCO-crowd file. ``need_sources`` asks for the fields
     that locate source pixels (``crop_box``, ``source_file_name``);
-    ``crops_dir`` overrides the crops folder the file names."""
+    ``crops_dir`` overrides the crops folder the file names. A file without crops
+    (``crowd_info.image_dir`` null, from ``cococrowd build --no-images``) always needs
+    the source fields: its crops are cut from the source images."""
     ds = load_keypoint_file(path)
     source = ds.source
     info = _require(ds.data, "crowd_info", "", source)
     if not isinstance(info, dict):
         raise CocoFormatError(source, "crowd_info", f"must be an object, got {type(info).__name__}")
     image_dir = _require(info, "image_dir", "crowd_info", source)
-    if not isinstance(image_dir, str) or not image_dir:
+    if image_dir is not None and (not isinstance(image_dir, str) or not image_dir):
         raise CocoFormatError(source, "crowd_info.image_dir",
-                              f"must name the crops folder (relative to the JSON's folder), got {image_dir!r}")
+                              f"must name the crops folder (relative to the JSON's folder) or be null, got {image_dir!r}")
+    no_crops = image_dir is None and crops_dir is None
     source_dir = info.get("source_images")
-    if need_sources:
+    if need_sources or no_crops:
         source_dir = _require(info, "source_images", "crowd_info", source)
     if source_dir is not None and not isinstance(source_dir, str):
         raise CocoFormatError(source, "crowd_info.source_images", f"must be a folder path or null, got {source_dir!r}")
+    if no_crops and not source_dir:
+        raise CocoFormatError(source, "crowd_info.image_dir",
+                              "is null (no crops: built with --no-images) and crowd_info.source_images is null too, "
+                              "so there are no pixels to read; rebuild with crops or give the crops folder (--images)")
+    need_sources = need_sources or no_crops
 
     json_dir = Path(path).resolve().parent
-    crops_dir = Path(crops_dir) if crops_dir is not None else json_dir / image_dir
+    if crops_dir is not None:
+        crops_dir = Path(crops_dir)
+    elif image_dir is not None:
+        crops_dir = json_dir / image_dir
     # the format writes an absolute folder; a relative one is read from the JSON's folder
     sources_dir = (json_dir / source_dir) if source_dir else None
     k = ds.schema.num_keypoints
@@ -160,7 +171,7 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True,
             if not isinstance(src_name, str) or not src_name:
                 raise CocoFormatError(source, f"images[{i}].source_file_name", f"must be a file name, got {src_name!r}")
         images.append(CrowdImage(
-            id=img["id"], position=i, crop_path=crops_dir / img["file_name"],
+            id=img["id"], position=i, crop_path=(crops_dir / img["file_name"]) if crops_dir is not None else None,
             source_path=(sources_dir / src_name) if (sources_dir is not None and src_name) else None,
             width=int(round(img["width"])), height=int(round(img["height"])), crop_box=crop_box,
             members=kps, member_regions=tuple(member_regions), ignore_regions=tuple(ignore_regions)))

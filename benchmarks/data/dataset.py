@@ -10,7 +10,10 @@ Choices where the paper is silent (written down here and in the README):
 * Pixels: train mode reads the source image and cuts the crop through the
   warp; without ``source_images`` in the file (or when the source file is
   missing, with one warning) it warps the crop with black padding. Eval mode
-  always reads the crop and letterboxes it (centred, black bars).
+  reads the crop and letterboxes it (centred, black bars). A file without
+  crops (``crowd_info.image_dir`` null) has them cut from the source images
+  through ``crop_box``, the same pixels `cococrowd build` would write. A crop
+  whose size is not the record's width x height is refused (stale crops).
 * People: ``people``/``keypoints`` hold the group members (``ignore == 0``)
   that keep at least one labelled keypoint inside the map after
   augmentation, in annotation order. A member with no labelled keypoint
@@ -50,6 +53,10 @@ from .crowdfile import CrowdFile, CrowdImage, load_crowd_file
 
 class MissingImageError(FileNotFoundError):
     """An image file named by a COCO-crowd file is not on disk."""
+
+
+class CropSizeError(ValueError):
+    """A crop PNG is not the width x height its COCO-crowd image record says."""
 
 
 class CrowdPoseDataset(torch.utils.data.Dataset):
@@ -187,20 +194,58 @@ class CrowdPoseDataset(torch.utils.data.Dataset):
 
     def _load_pixels(self, rec: CrowdImage) -> tuple[Image.Image, np.ndarray]:
         """The picture to warp and the matrix from its coordinates to crop coordinates."""
-        if self.train and self.use_source_images and rec.source_path is not None:
+        if rec.source_path is not None and (rec.crop_path is None or (self.train and self.use_source_images)):
             try:
                 img = Image.open(rec.source_path)
                 img.load()
-                return img, augment.translation(-rec.crop_box[0], -rec.crop_box[1])
             except FileNotFoundError:
+                if rec.crop_path is None:
+                    raise MissingImageError(
+                        f"{rec.source_path}: source image not found for image id {rec.id} ({self.crowd.source}: "
+                        f"images[{rec.position}].source_file_name; the file has no crops: crowd_info.image_dir "
+                        "is null)") from None
                 if not self._warned_missing_source:
                     warnings.warn(f"{self.crowd.source}: source image {rec.source_path} (image id {rec.id}) not "
                                   "found; using the crops with black padding where sources are missing", stacklevel=3)
                     self._warned_missing_source = True
+            else:
+                if not (self.train and self.use_source_images):  # no crop file: cut it as build would
+                    return self._cut_crop(img, rec), np.eye(3)
+                return img, augment.translation(-rec.crop_box[0], -rec.crop_box[1])
         try:
             img = Image.open(rec.crop_path)
             img.load()
         except FileNotFoundError:
             raise MissingImageError(f"{rec.crop_path}: crop image not found for image id {rec.id} "
                                     f"({self.crowd.source}: images[{rec.position}].file_name)") from None
+        if img.size != (rec.width, rec.height):
+            # e.g. a crop left from an earlier build with another --margin
+            raise CropSizeError(f"{rec.crop_path}: crop is {img.size[0]}x{img.size[1]} but image id {rec.id} "
+                                f"is {rec.width}x{rec.height} in {self.crowd.source} (images[{rec.position}]); "
+                                "stale crops? rebuild them with `cococrowd build`")
         return img, np.eye(3)
+
+    @staticmethod
+    def _cut_crop(source: Image.Image, rec: CrowdImage) -> Image.Image:
+        """The crop as `cococrowd build` cuts it (black beyond the source's edges)."""
+        x, y, w, h = (int(round(v)) for v in rec.crop_box)
+        if source.mode not in ("RGB", "L"):
+            source = source.convert("RGB")
+        return source.crop((x, y, x + w, y + h))
+
+    def check_files(self) -> None:
+        """Raise :class:`MissingImageError` for the first image whose pixels are not on disk
+        (the source image where it is read, else the crop), before any work starts."""
+        for rec in self.crowd.images:
+            use_source = rec.source_path is not None and (rec.crop_path is None
+                                                          or (self.train and self.use_source_images))
+            if use_source and rec.source_path.is_file():
+                continue
+            if rec.crop_path is None:
+                raise MissingImageError(
+                    f"{rec.source_path}: source image not found for image id {rec.id} ({self.crowd.source}: "
+                    f"images[{rec.position}].source_file_name; the file has no crops: crowd_info.image_dir is null)")
+            if not rec.crop_path.is_file():
+                where = (f"and neither is its source image {rec.source_path} " if use_source else "")
+                raise MissingImageError(f"{rec.crop_path}: crop image not found for image id {rec.id} {where}"
+                                        f"({self.crowd.source}: images[{rec.position}].file_name)")

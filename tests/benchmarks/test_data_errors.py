@@ -5,8 +5,9 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
-from benchmarks.data import CrowdPoseDataset, MissingImageError
+from benchmarks.data import CropSizeError, CrowdPoseDataset, MissingImageError
 from benchmarks.data.fixtures import random_crowd_dataset
 from cococrowd.cocofile import CocoFormatError
 
@@ -56,6 +57,7 @@ def test_file_without_crowd_info(crowd_json):
     (lambda d: d["crowd_info"].pop("image_dir"), "crowd_info.image_dir"),
     (lambda d: d["crowd_info"].pop("source_images"), "crowd_info.source_images"),
     (lambda d: d["crowd_info"].update(image_dir=7), "crowd_info.image_dir"),
+    (lambda d: d["crowd_info"].update(image_dir=""), "crowd_info.image_dir"),
     (lambda d: d.update(crowd_info=[]), "crowd_info"),
     (lambda d: d["images"][1].pop("crop_box"), "images[1].crop_box"),
     (lambda d: d["images"][0].update(crop_box=[0, 0, -3, 5]), "images[0].crop_box"),
@@ -112,3 +114,73 @@ def test_crops_dir_overrides_the_files_folder(crowd_json, tmp_path):
     assert ds[0]["image"].shape == (3, 64, 64)
     with pytest.raises(FileNotFoundError, match="crops_dir .*missing: no such folder"):
         CrowdPoseDataset(crowd_json, crops_dir=tmp_path / "missing")
+
+
+def test_stale_crop_of_another_size_is_refused(crowd_json):
+    data = json.loads(crowd_json.read_text())
+    img = data["images"][1]
+    crop = crowd_json.parent / data["crowd_info"]["image_dir"] / img["file_name"]
+    from PIL import Image
+    with Image.open(crop) as im:          # as if cut by an earlier build with a wider --margin
+        im.resize((img["width"] + 6, img["height"] + 4)).save(crop)
+    ds = CrowdPoseDataset(crowd_json, input_size=64, train=False)
+    ds[0]
+    with pytest.raises(CropSizeError) as err:
+        ds[1]
+    msg = str(err.value)
+    assert str(crop) in msg and "image id 2" in msg and str(crowd_json) in msg
+    assert f"{img['width'] + 6}x{img['height'] + 4}" in msg and f"{img['width']}x{img['height']}" in msg
+
+
+def _without_crops(crowd_json):
+    return edit(crowd_json, lambda d: d["crowd_info"].update(image_dir=None))
+
+
+def test_null_image_dir_cuts_the_crops_from_the_sources(crowd_json):
+    with_crops = CrowdPoseDataset(crowd_json, input_size=64, train=False)
+    expected = [with_crops[i]["image"] for i in range(len(with_crops))]
+    _without_crops(crowd_json)
+    ds = CrowdPoseDataset(crowd_json, input_size=64, train=False)
+    assert all(im.crop_path is None for im in ds.crowd.images)
+    for i, image in enumerate(expected):       # the same pixels as the crop files: both cut at crop_box
+        assert torch.equal(ds[i]["image"], image)
+    for use_sources in (True, False):           # training reads the sources either way
+        train = CrowdPoseDataset(crowd_json, input_size=64, use_source_images=use_sources)
+        assert np.isfinite(train[0]["image"].numpy()).all()
+    # a missing source is named, not replaced by a crop that does not exist
+    data = json.loads(crowd_json.read_text())
+    source = crowd_json.parents[1] / "source" / data["images"][1]["source_file_name"]
+    source.unlink()
+    with pytest.raises(MissingImageError, match=r"source image not found for image id 2 .*images\[1\]"
+                                                r"\.source_file_name.*crowd_info\.image_dir is null"):
+        ds[1]
+    with pytest.raises(MissingImageError, match="image id 1 "):   # both regions share the one source
+        ds.check_files()
+
+
+def test_null_image_dir_without_sources_is_a_clear_error(crowd_json):
+    _without_crops(crowd_json)
+    edit(crowd_json, lambda d: d["crowd_info"].update(source_images=None))
+    with pytest.raises(CocoFormatError) as err:
+        CrowdPoseDataset(crowd_json, input_size=64, train=False)
+    assert err.value.path == "crowd_info.image_dir" and str(crowd_json) in str(err.value)
+    assert "no pixels to read" in str(err.value)
+
+
+def test_null_image_dir_with_a_crops_folder_reads_the_crops(crowd_json):
+    crops = crowd_json.parent / json.loads(crowd_json.read_text())["crowd_info"]["image_dir"]
+    _without_crops(crowd_json)
+    edit(crowd_json, lambda d: d["crowd_info"].update(source_images=None))
+    ds = CrowdPoseDataset(crowd_json, input_size=64, train=False, crops_dir=crops)
+    assert ds[0]["image"].shape == (3, 64, 64)
+
+
+def test_check_files_finds_a_missing_image_before_any_sample(crowd_json):
+    data = json.loads(crowd_json.read_text())
+    (crowd_json.parent / data["crowd_info"]["image_dir"] / data["images"][1]["file_name"]).unlink()
+    CrowdPoseDataset(crowd_json, input_size=64).check_files()          # training reads the sources
+    with pytest.raises(MissingImageError, match=r"crop image not found for image id 2 .*images\[1\]\.file_name"):
+        CrowdPoseDataset(crowd_json, input_size=64, train=False).check_files()
+    (crowd_json.parents[1] / "source" / data["images"][1]["source_file_name"]).unlink()
+    with pytest.raises(MissingImageError, match="neither is its source image"):
+        CrowdPoseDataset(crowd_json, input_size=64).check_files()
