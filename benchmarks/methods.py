@@ -60,9 +60,11 @@ class SeqPoseMethod:
 
 
 def run_method(name: str, gt_path: str | Path, out_dir: str | Path, *, images: str | Path | None = None,
-               score: bool = True, **options) -> dict:
+               score: bool = True, scoring: dict | None = None, **options) -> dict:
     """Predict with method ``name``, write ``out_dir/results.json`` (COCO results) and
-    ``out_dir/run.json`` (what ran), then score them into ``out_dir`` (scores.json, report.md)."""
+    ``out_dir/run.json`` (what ran), then score them into ``out_dir`` (scores.json, report.md).
+    ``scoring``: keyword arguments of :func:`benchmarks.scoring.score_files` (``method`` names
+    the run in the reports and defaults to ``name``; ``bootstrap``, ``seed``, ``sigmas``, ...)."""
     from cococrowd.cocofile import write_json
     out_dir = Path(out_dir)
     results, summary = get_method(name, **options).predict(gt_path, images=images)
@@ -71,7 +73,9 @@ def run_method(name: str, gt_path: str | Path, out_dir: str | Path, *, images: s
     write_json(out_dir / "run.json", summary, indent=True)
     if score:
         from benchmarks.scoring import score_and_report
-        summary["scores"] = score_and_report(str(gt_path), str(results_path), str(out_dir))
+        kw = {"method": name, **(scoring or {})}
+        kw["method"] = kw["method"] or name
+        summary["scores"] = score_and_report(str(gt_path), str(results_path), str(out_dir), **kw)
     return summary
 
 

@@ -6,6 +6,7 @@ the config and the keypoint names (so ``bench run`` needs only the checkpoint).
 """
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 
@@ -42,7 +43,12 @@ def load(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     # our own files: they hold numpy RNG states and plain config dicts, not only tensors
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, AttributeError, ImportError) as err:
+        # any other file (JSON, text, a truncated copy) fails inside the unpickler
+        raise ValueError(f"{path}: not a seqpose checkpoint written by `bench train` "
+                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'unreadable'})") from None
     for key in ("model", "config", "keypoint_names"):
         if not isinstance(state, dict) or key not in state:
             raise ValueError(f"{path}: not a seqpose checkpoint (missing {key!r})")

@@ -7,7 +7,6 @@ peak values. Mixed precision follows the checkpoint's ``train.amp`` on CUDA.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from cococrowd.cocofile import CocoFormatError, load_keypoint_file, read_json
+from cococrowd.cocofile import CocoFormatError, load_keypoint_file
 
 from . import checkpoint
 from .config import Config, config_from_dict
@@ -38,18 +37,11 @@ def load_trained(path: str | Path, device: torch.device) -> tuple[SeqPose, Confi
 def eval_dataset(config: Config, gt_path: str | Path, images: str | Path | None = None):
     """The data helper's dataset in eval mode; ``images`` replaces the crops folder."""
     from benchmarks.data import CrowdPoseDataset
-    dataset = CrowdPoseDataset(gt_path, input_size=config.data.input_size, output_stride=4, train=False,
-                               radius=config.data.radius, use_source_images=False)
-    if images is not None:
-        images = Path(images)
-        if not images.is_dir():
-            raise FileNotFoundError(f"--images {images}: no such folder")
-        # crop paths are json_dir / crowd_info.image_dir / file_name; keep file_name, swap the folder
-        crops_dir = Path(gt_path).resolve().parent / read_json(gt_path)["crowd_info"]["image_dir"]
-        moved = tuple(dataclasses.replace(rec, crop_path=images / rec.crop_path.relative_to(crops_dir))
-                      for rec in dataset.crowd.images)
-        dataset.crowd = dataclasses.replace(dataset.crowd, images=moved)
-    return dataset
+    if images is not None and not Path(images).is_dir():
+        raise FileNotFoundError(f"--images {images}: no such folder")
+    # crops are read from images / file_name instead of json_dir / crowd_info.image_dir / file_name
+    return CrowdPoseDataset(gt_path, input_size=config.data.input_size, output_stride=4, train=False,
+                            radius=config.data.radius, use_source_images=False, crops_dir=images)
 
 
 def person_category_id(gt_path: str | Path) -> int:

@@ -160,18 +160,25 @@ class TrainLogger:
 
     def __init__(self, out_dir: Path, enabled: bool):
         self.enabled = enabled
+        self.out_dir = out_dir
         self.csv_path = out_dir / "log.csv"
         self.tb = None
-        if not enabled:
-            return
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(str(out_dir / "tensorboard"))
-        except ImportError:
-            warnings.warn("tensorboard is not installed; logging to log.csv only", stacklevel=2)
+        self._tb_tried = False
+
+    def _writer(self):
+        """The TensorBoard writer, made at the first scalar: a run that fails before its
+        first step leaves no event file behind."""
+        if self.enabled and not self._tb_tried:
+            self._tb_tried = True
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.tb = SummaryWriter(str(self.out_dir / "tensorboard"))
+            except ImportError:
+                warnings.warn("tensorboard is not installed; logging to log.csv only", stacklevel=3)
+        return self.tb
 
     def scalar(self, tag: str, value: float, step: int) -> None:
-        if self.tb is not None:
+        if self._writer() is not None:
             self.tb.add_scalar(tag, value, step)
 
     def epoch_row(self, row: dict) -> None:
@@ -350,6 +357,7 @@ def train_on_file(config: Config | None, gt_path: str | Path, out_dir: str | Pat
         last = Path(out_dir) / "checkpoints" / "last.pt"
         data_config = resume_config(checkpoint.load(last)["config"], config, last)
     dataset = training_dataset(data_config, gt_path)
+    dataset.check_files()  # a missing image fails now, before OUT gets any file
     return train(config, dataset, out_dir, keypoint_names=dataset.keypoint_names, collate_fn=collate_people,
                  **kwargs)
 

@@ -69,6 +69,9 @@ def test_run_writes_results_and_scores(trained, tmp_path):
     summary = json.loads((out / "run.json").read_text())
     assert summary["images"] == len(images) and summary["people"] == len(results) and summary["flip"] is True
     assert (out / "scores.json").is_file() and (out / "report.md").is_file()
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["method"] == "ours" and scores["settings"]["bootstrap"]["resamples"] == 1000
+    assert f"ours: AP {scores['table1']['stats']['AP']:.3f}" in result.output and "AP by people:" in result.output
     # --images: the crops read from another folder give the same results
     moved = tmp_path / "crops"
     shutil.copytree(gt.parent.parent / "toy", moved)
@@ -79,9 +82,16 @@ def test_run_writes_results_and_scores(trained, tmp_path):
     assert json.loads((out2 / "results.json").read_text()) == results
     out3 = tmp_path / "out3"
     result = CliRunner().invoke(main, ["run", "--checkpoint", str(run / "checkpoints/last.pt"), "--gt", str(gt),
-                                       "--out", str(out3), "--no-progress", "--no-flip"])
+                                       "--out", str(out3), "--no-progress", "--no-flip", "--name", "ours-noflip",
+                                       "--bootstrap", "7", "--seed", "3", "--score-threshold", "0.25",
+                                       "--sigmas", ",".join(["0.05"] * 17)])
     assert result.exit_code == 0, result.output
     assert json.loads((out3 / "run.json").read_text())["flip"] is False
+    scores = json.loads((out3 / "scores.json").read_text())
+    assert scores["method"] == "ours-noflip" and "ours-noflip: AP" in result.output
+    assert scores["settings"]["bootstrap"]["resamples"] == 7 and scores["settings"]["bootstrap"]["seed"] == 3
+    assert scores["settings"]["count_threshold"] == 0.25 and scores["settings"]["sigmas"]["values"] == [0.05] * 17
+    assert "| ours-noflip |" in (out3 / "report.md").read_text()
     assert json.loads((out3 / "results.json").read_text()) != results
 
 
@@ -92,15 +102,38 @@ def test_run_writes_results_and_scores(trained, tmp_path):
     (["run", "--checkpoint", "{root}/none.pt", "--gt", "{gt}", "--out", "{root}/y"], "no such checkpoint"),
     (["run", "--checkpoint", "{ckpt}", "--gt", "{gt}", "--out", "{root}/y", "--images", "{root}/nope"], "nope"),
     (["run", "--method", "magic", "--checkpoint", "{ckpt}", "--gt", "{gt}", "--out", "{root}/y"], "unknown method"),
+    (["run", "--checkpoint", "{gt}", "--gt", "{gt}", "--out", "{root}/y"],
+     "crowd_toy.json: not a seqpose checkpoint written by `bench train` (UnpicklingError"),
+    (["run", "--checkpoint", "{root}/empty.pt", "--gt", "{gt}", "--out", "{root}/y"],
+     "empty.pt: not a seqpose checkpoint written by `bench train`"),
 ])
 def test_bad_input_is_one_clear_line(trained, args, message):
     root, gt, config, run = trained
     (root / "bad.toml").write_text("[optim]\nlr = 'fast'\n")
+    (root / "empty.pt").write_bytes(b"")
     filled = [a.format(root=root, gt=gt, config=config, ckpt=run / "checkpoints/last.pt") for a in args]
     result = CliRunner().invoke(main, filled)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
     assert not (root / "y" / "results.json").exists()
+
+
+def test_train_with_missing_images_leaves_no_output(trained):
+    """A file built with --no-images (no crops) whose source images are gone: one error, and
+    OUT gets no tensorboard events, log or checkpoint."""
+    root, gt, config, run = trained
+    data = json.loads(gt.read_text())
+    data["crowd_info"].update(image_dir=None, source_images=str(root / "moved_away"))
+    bad = root / "data" / "annotations" / "no_images.json"
+    bad.write_text(json.dumps(data))
+    out = root / "no_images_run"
+    result = CliRunner().invoke(main, ["train", "--config", str(config), "--gt", str(bad), "--out", str(out),
+                                       "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and "source image not found for image id" in result.output
+    assert "crowd_info.image_dir is null" in result.output
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
 
 
 def test_train_and_run_on_real_coco_crops(real_data, trained, tmp_path):
