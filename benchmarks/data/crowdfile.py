@@ -123,7 +123,8 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True,
     image_dir = _require(info, "image_dir", "crowd_info", source)
     if image_dir is not None and (not isinstance(image_dir, str) or not image_dir):
         raise CocoFormatError(source, "crowd_info.image_dir",
-                              f"must name the crops folder (relative to the JSON's folder) or be null, got {image_dir!r}")
+                              "must name the crops folder (relative to the JSON's folder) or be null, "
+                              f"got {image_dir!r}")
     no_crops = image_dir is None and crops_dir is None
     source_dir = info.get("source_images")
     if need_sources or no_crops:

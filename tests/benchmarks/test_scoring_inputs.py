@@ -176,7 +176,8 @@ def test_jitter_of_another_ground_truth_is_refused(tmp_path):
         img["crop_box"], img["base_crop_box"] = [15, 10, 400, 300], [11, 10, 400, 300]
     jit = write_json(tmp_path / "gt_j.json", d)
     rp = write_json(tmp_path / "results.json", res)
-    with pytest.raises(CocoFormatError, match=r"gt_j\.json: images\[0\]\.base_crop_box: is \[11\.0, 10\.0, 400\.0, 300\.0\] but"):
+    with pytest.raises(CocoFormatError,
+                       match=r"gt_j\.json: images\[0\]\.base_crop_box: is \[11\.0, 10\.0, 400\.0, 300\.0\] but"):
         score_files(gp, rp, jitter=[(5, jit, rp)], bootstrap=0)
 
 
