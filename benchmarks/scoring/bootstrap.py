@@ -166,22 +166,49 @@ def draw_counts(rng: np.random.Generator, n_images: int, n_resamples: int) -> np
     return np.bincount((picks + offs).ravel(), minlength=n_resamples * n_images).reshape(n_resamples, n_images)
 
 
+def resample_aps(tables: list[MatchTable], n_resamples: int, seed, batch: int = 25) -> np.ndarray:
+    """(len(tables), n_resamples) AP of every table on the *same* image resamples
+    (NaN where undefined). The tables must cover the same images in the same
+    order (e.g. several results files scored against one ground truth), so that
+    row differences are paired comparisons. One table gives exactly the draws
+    of :func:`bootstrap_ap` with the same seed."""
+    n_images = {t.n_images for t in tables}
+    if len(n_images) != 1:
+        raise ValueError(f"paired resamples need tables over the same images, got image counts {sorted(n_images)}")
+    (n,) = n_images
+    rng = np.random.default_rng(seed)
+    engines = [ResampledAP(t) for t in tables]
+    out = np.empty((len(tables), max(n_resamples, 0)))
+    for lo in range(0, n_resamples, batch):
+        counts = draw_counts(rng, n, min(batch, n_resamples - lo))
+        for row, engine in enumerate(engines):
+            out[row, lo:lo + len(counts)] = engine.aps(counts)
+    return out
+
+
+def percentile_ci(values: np.ndarray, level: float = 0.95) -> dict | None:
+    """Percentile interval of per-resample values, NaN (undefined) left out and
+    counted; None when no resample is defined."""
+    values = np.asarray(values, dtype=np.float64)
+    valid = values[~np.isnan(values)]
+    if valid.size == 0:
+        return None
+    tail = (1 - level) / 2 * 100
+    lo_v, hi_v = np.percentile(valid, [tail, 100 - tail])
+    return {"low": float(lo_v), "high": float(hi_v), "level": level,
+            "resamples": int(values.size), "undefined_resamples": int(values.size - valid.size)}
+
+
+def paired_delta_ci(aps: np.ndarray, reference: np.ndarray, level: float = 0.95) -> dict | None:
+    """Percentile CI of AP minus the reference's AP, resample by resample (both
+    from one :func:`resample_aps` call, so each difference is on one image set)."""
+    return percentile_ci(np.asarray(aps) - np.asarray(reference), level)
+
+
 def bootstrap_ap(table: MatchTable, n_resamples: int, seed, level: float = 0.95, batch: int = 25) -> dict | None:
     """Percentile CI of AP over ``n_resamples`` image resamples; None if no resamples
     or no images. Resamples whose AP is undefined (no countable ground truth) are
     left out and counted."""
     if n_resamples <= 0 or table.n_images == 0:
         return None
-    rng = np.random.default_rng(seed)
-    engine = ResampledAP(table)
-    aps = []
-    for lo in range(0, n_resamples, batch):
-        aps.append(engine.aps(draw_counts(rng, table.n_images, min(batch, n_resamples - lo))))
-    aps = np.concatenate(aps)
-    valid = aps[~np.isnan(aps)]
-    if valid.size == 0:
-        return None
-    tail = (1 - level) / 2 * 100
-    lo_v, hi_v = np.percentile(valid, [tail, 100 - tail])
-    return {"low": float(lo_v), "high": float(hi_v), "level": level,
-            "resamples": int(n_resamples), "undefined_resamples": int(aps.size - valid.size)}
+    return percentile_ci(resample_aps([table], n_resamples, seed, batch)[0], level)

@@ -1,7 +1,10 @@
 """``score_files``: every number of ``bench score`` for one results file, as one dict.
 
 One OKS evaluation per results file; Table 1, every bucket and every bootstrap
-resample re-accumulate its match table (see :mod:`.accumulate`).
+resample re-accumulate its match table (see :mod:`.accumulate`). Table 1 and
+every Table 3 level are scored on the same image resamples (all are matched
+against the one unjittered ground truth), so each level's AP difference to
+level 0 gets a paired interval.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .accumulate import STAT_NAMES, MatchTable
-from .bootstrap import bootstrap_ap
+from .bootstrap import bootstrap_ap, paired_delta_ci, percentile_ci, resample_aps
 from .buckets import crowd_index_buckets, people_buckets
 from .cocoeval_engine import AREA_LABELS, AREA_RANGES, IOU_THRS, MAX_DETS, evaluate
 from .counting import counting_confusion
@@ -80,8 +83,19 @@ def score_loaded(gt: GroundTruth, dt: Detections, *, sigmas: np.ndarray, bootstr
                  pck_alpha: float = 0.2) -> dict:
     """Tables 1 and 2, crowd-index buckets, counting and PCK of loaded inputs."""
     table = evaluate(gt, dt, sigmas)
-    table1 = {"stats": _stats_dict(table.stats()),
-              "ap_ci": bootstrap_ap(table, bootstrap, [seed, 0], CI_LEVEL)}
+    ap_ci = bootstrap_ap(table, bootstrap, _table1_seed(seed), CI_LEVEL)
+    return _score_table(gt, dt, table, ap_ci, bootstrap=bootstrap, seed=seed, count_threshold=count_threshold,
+                        count_cap=count_cap, pck_alpha=pck_alpha)
+
+
+def _table1_seed(seed: int) -> list[int]:
+    """Seed of the Table 1 resamples, which Table 3 shares."""
+    return [seed, 0]
+
+
+def _score_table(gt: GroundTruth, dt: Detections, table: MatchTable, ap_ci: dict | None, *, bootstrap: int,
+                 seed: int, count_threshold: float, count_cap: int, pck_alpha: float) -> dict:
+    table1 = {"stats": _stats_dict(table.stats()), "ap_ci": ap_ci}
     buckets, source, outside = people_buckets(gt)
     table2 = {"source": source, "images_outside_buckets": int(outside),
               "buckets": [_subset_scores(table, label, imgs, gt, bootstrap, [seed, 1, i])
@@ -96,6 +110,37 @@ def score_loaded(gt: GroundTruth, dt: Detections, *, sigmas: np.ndarray, bootstr
         "counting": counting_confusion(gt, dt, count_threshold, count_cap),
         "pck": pck(gt, dt, pck_alpha, count_threshold),
     }
+
+
+def _jitter_tables(levels, gt: GroundTruth, gt_path, sig: np.ndarray) -> list[tuple[dict, MatchTable]]:
+    """(row without AP numbers, match table) per level: predictions mapped to the base crops
+    and matched against the base ground truth, so every table covers ``gt``'s images."""
+    out = []
+    for level, jgt_path, jres_path in levels:
+        jgt = load_ground_truth(jgt_path)
+        if jgt.keypoint_names != gt.keypoint_names:
+            raise ValueError(f"{jgt_path}: keypoint names differ from {gt_path}")
+        mapped = map_to_base(load_results(jres_path, jgt), jgt, gt, level)
+        out.append(({"level": _level_label(level), "gt": str(jgt_path), "results": str(jres_path),
+                     "gt_sha256": jgt.sha256, "results_sha256": mapped.sha256}, evaluate(gt, mapped, sig)))
+    return out
+
+
+def _table3(rows: list[dict], draws: np.ndarray | None, reference: str) -> dict:
+    """Level rows with AP, its CI and the paired difference to the level-0 row.
+    draws: (len(rows), B) per-resample APs of the rows on shared resamples."""
+    ref = [r["level"] for r in rows].index(0)
+    ref_ap = rows[ref]["stats"]["AP"]
+    for i, row in enumerate(rows):
+        row["ap_ci"] = None if draws is None else percentile_ci(draws[i], CI_LEVEL)
+        ap = row["stats"]["AP"]
+        if i == ref:
+            row["delta_vs_0"], row["delta_ci"] = None, None
+            continue
+        row["delta_vs_0"] = None if ap is None or ref_ap is None else ap - ref_ap
+        row["delta_ci"] = None if draws is None else paired_delta_ci(draws[i], draws[ref], CI_LEVEL)
+    order = sorted(range(len(rows)), key=lambda i: rows[i]["level"])
+    return {"delta_reference": reference, "levels": [rows[i] for i in order]}
 
 
 def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap: int = 1000,
@@ -115,25 +160,24 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
     gt = load_ground_truth(gt_path)
     sig, sig_source = resolve_sigmas(gt.keypoint_names, sigmas, gt.source)
     dt = load_results(results_path, gt)
-    core = score_loaded(gt, dt, sigmas=sig, bootstrap=bootstrap, seed=seed, count_threshold=count_threshold,
-                        count_cap=count_cap, pck_alpha=pck_alpha)
+    table = evaluate(gt, dt, sig)
+    jitter = _jitter_tables(levels, gt, gt_path, sig)
+    tables = [table] + [t for _, t in jitter]
+    # one set of image resamples for Table 1 and every jitter level: paired comparisons
+    draws = resample_aps(tables, bootstrap, _table1_seed(seed)) if bootstrap and gt.num_images else None
+    core = _score_table(gt, dt, table, None if draws is None else percentile_ci(draws[0], CI_LEVEL),
+                        bootstrap=bootstrap, seed=seed, count_threshold=count_threshold, count_cap=count_cap,
+                        pck_alpha=pck_alpha)
 
     table3 = None
     if levels:
-        rows = []
-        if 0.0 not in [lv for lv, _, _ in levels]:
-            rows.append({"level": 0, "gt": str(gt_path), "results": str(results_path),
-                         "stats": core["table1"]["stats"], "ap_ci": core["table1"]["ap_ci"]})
-        for i, (level, jgt_path, jres_path) in enumerate(levels):
-            jgt = load_ground_truth(jgt_path)
-            if jgt.keypoint_names != gt.keypoint_names:
-                raise ValueError(f"{jgt_path}: keypoint names differ from {gt_path}")
-            mapped = map_to_base(load_results(jres_path, jgt), jgt, gt, level)
-            t = evaluate(gt, mapped, sig)
-            rows.append({"level": _level_label(level), "gt": str(jgt_path), "results": str(jres_path),
-                         "gt_sha256": jgt.sha256, "results_sha256": mapped.sha256,
-                         "stats": _stats_dict(t.stats()), "ap_ci": bootstrap_ap(t, bootstrap, [seed, 3, i], CI_LEVEL)})
-        table3 = {"levels": sorted(rows, key=lambda r: r["level"])}
+        rows = [dict(r, stats=_stats_dict(t.stats())) for r, t in jitter]
+        if 0 in [r["level"] for r in rows]:
+            table3 = _table3(rows, None if draws is None else draws[1:], "the level-0 files (--jitter 0=...)")
+        else:                        # the main results stand in for level 0
+            rows.insert(0, {"level": 0, "gt": str(gt_path), "results": str(results_path),
+                            "stats": core["table1"]["stats"]})
+            table3 = _table3(rows, draws, "the main --gt/--results (no --jitter 0=...)")
 
     return {
         "format": SCORES_FORMAT,
