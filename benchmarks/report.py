@@ -222,17 +222,35 @@ def _bucket_table(runs, key: str, paper_rows: dict | None) -> str:
     return _table(["Method"] + labels, rows)
 
 
+def _delta(row: dict) -> str:
+    """Δ vs ±0 cell: signed difference [paired CI]; the ±0 row is the reference."""
+    if row["level"] == 0:
+        return "reference"
+    if "delta_vs_0" not in row:               # scores.json from before paired deltas
+        return "n/a"
+    d, ci = row["delta_vs_0"], row["delta_ci"]
+
+    def signed(v: float) -> str:
+        return f"{v + 0.0:+.3f}"               # + 0.0: no "-0.000" for a negative zero
+    text = "n/a" if d is None else signed(d)
+    return text + (f" [{signed(ci['low'])}, {signed(ci['high'])}]" if ci else "")
+
+
 def _table3(runs) -> str:
-    levels = sorted({r["level"] for _, s in runs if s.get("table3") for r in s["table3"]["levels"]}
-                    | {lv for vals in paper.TABLE3.values() for lv in vals})
+    """Computed levels, one row per (method, level), with the paired difference to ±0."""
     rows = []
     for name, s in runs:
         if not s.get("table3"):
             continue
-        by = {r["level"]: r for r in s["table3"]["levels"]}
-        rows.append([name] + [_with_ci(by[lv]["stats"]["AP"], by[lv]["ap_ci"]) if lv in by else "" for lv in levels])
-    for m, vals in paper.TABLE3.items():
-        rows.append([f"{m} {PAPER}"] + [_f(vals.get(lv)) if lv in vals else "" for lv in levels])
+        for r in s["table3"]["levels"]:
+            rows.append([name, _level(r["level"]), _with_ci(r["stats"]["AP"], r["ap_ci"]), _delta(r)])
+    return _table(["Method", "Jitter", "AP [95% CI]", "Δ vs ±0 [95% CI]"], rows)
+
+
+def _paper_table3() -> str:
+    levels = sorted({lv for vals in paper.TABLE3.values() for lv in vals})
+    rows = [[f"{m} {PAPER}"] + [_f(vals.get(lv)) if lv in vals else "" for lv in levels]
+            for m, vals in paper.TABLE3.items()]
     return _table(["Method"] + [_level(lv) for lv in levels], rows)
 
 
@@ -337,11 +355,16 @@ def render(runs: list[tuple[str, dict]], fig_dir: Path, md_dir: Path, title: str
     if any(s.get("table3") for _, s in runs):
         plot_jitter(runs, fig_dir / "jitter_ap.png")
         out += ["Predictions on each jittered crop are moved back into the unjittered crop "
-                "(x + jx − bx, y + jy − by) and scored against the unjittered ground truth. Cells: AP [95% CI].", "",
-                _table3(runs), "", f"![AP under jitter]({link('jitter_ap.png')})", ""]
+                "(x + jx − bx, y + jy − by) and scored against the unjittered ground truth. Every level of a "
+                "method is scored on the same image resamples as its Table 1 AP, so Δ vs ±0 is a paired "
+                "comparison: the level's AP minus the ±0 AP (the `--jitter 0=` files, else the main results), "
+                "with the percentile interval of the per-resample differences. An interval that excludes 0 "
+                "is a difference the resampling of images does not explain.", "",
+                _table3(runs), "", "The paper's Table 3:", "", _paper_table3(), "",
+                f"![AP under jitter]({link('jitter_ap.png')})", ""]
     else:
         out += ["No jittered variants were scored (`bench score --jitter LEVEL=GT,RESULTS`). The paper's numbers:", "",
-                _table3([]), ""]
+                _paper_table3(), ""]
 
     out += ["## Figure 6: counting confusion matrix", "",
             "Rows: people in the ground truth (annotations that are not ignore/iscrowd regions); "

@@ -154,3 +154,28 @@ def test_report_header_states_each_runs_bootstrap_settings(tmp_path):
     md = write_comparison([tmp_path / "a", tmp_path / "b", tmp_path / "d"], tmp_path / "differ.md").read_text()
     assert ("(settings differ: A: 20 resamples, seed 0; B: 30 resamples, seed 4; D: no intervals)") in md
     assert "(20 resamples, seed 0)" not in md
+
+
+def test_table3_shows_the_paired_delta_to_level_0(tmp_path):
+    gp, rp, gt, res = _world(tmp_path)
+    for img in gt["images"]:
+        img["crop_box"] = [0, 0, img["width"], img["height"]]
+    gp = write_json(tmp_path / "gt.json", gt)
+    for img in gt["images"]:                    # level-5 variant whose draw was (0, 0)
+        img["base_crop_box"] = img["crop_box"]
+    jp = write_json(tmp_path / "gt_jitter5.json", gt)
+    worse = write_json(tmp_path / "res_j5.json", res[1:])      # one hit fewer at level 5
+    scores = score_and_report(gp, rp, tmp_path / "run", jitter=[f"5={jp},{worse}"], bootstrap=40, method="M")
+    zero, five = scores["table3"]["levels"]
+    d, ci = five["delta_vs_0"], five["delta_ci"]
+    assert d == pytest.approx(five["stats"]["AP"] - zero["stats"]["AP"]) and d < 0
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "| Method | Jitter | AP [95% CI] | Δ vs ±0 [95% CI] |" in md
+    lo0, hi0 = zero["ap_ci"]["low"], zero["ap_ci"]["high"]
+    assert f"| M | ±0 | {zero['stats']['AP']:.3f} [{lo0:.3f}, {hi0:.3f}] | reference |" in md
+    assert f"| M | ±5 | {five['stats']['AP']:.3f} " in md
+    assert f"| {d:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}] |" in md
+    assert "| Ours (paper) | 0.433 | 0.426 | 0.412 | 0.392 |" in md   # the paper's row, kept apart
+    # bench report shows the same Table 3 for each run
+    cmp = write_comparison([tmp_path / "run"], tmp_path / "cmp.md").read_text()
+    assert f"| {d:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}] |" in cmp
