@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib.colors import hsv_to_rgb
 
+from ..overlap import box_iou, same_image_pairs
 from . import geometry, layout, pose
 from .regions import crowd_regions
 
@@ -20,6 +21,7 @@ UNLABELLED_P = (0.8, 0.04)  # no keypoints at all: small people, others
 PARTIAL_P, PARTIAL_DROP = 0.08, 0.5  # some people with only a few labelled keypoints
 OCCLUSION_MARGIN = 1.0  # px: a joint this close to a later-drawn person counts as hidden
 MIN_SIDE, MIN_AREA = 2.0, 4.0  # drop people (nearly) out of frame
+PAIR_IOU = 0.1  # `cococrowd build`'s default: a bystander must stay below it with everyone
 
 
 @dataclass
@@ -28,8 +30,9 @@ class Scenes:
 
     Person arrays: image index, keypoints kp (P, 17, 2) in pixels, visibility
     vis (P, 17) in {0, 1, 2}, stroke radius r, head centre and semi-axes,
-    colour (P, 3) uint8, bbox [x, y, w, h], area and segmentation (flat
-    polygon lists). Crowd arrays: image index, polygon (pixels), bbox, area,
+    colour (P, 3) uint8, bbox [x, y, w, h], area, segmentation (flat
+    polygon lists) and bystander (an isolated person placed beside a group so
+    that its box reaches into the group's union box). Crowd arrays: image index, polygon (pixels), bbox, area,
     uncompressed RLE."""
 
     width: np.ndarray
@@ -44,6 +47,7 @@ class Scenes:
     bbox: np.ndarray
     area: np.ndarray
     segmentation: list
+    bystander: np.ndarray
     crowd_image: np.ndarray
     crowd_polygon: list
     crowd_bbox: np.ndarray
@@ -77,6 +81,7 @@ def _block(seed: int, block: int) -> Scenes:
     people, regions = _place(rng, units)
     W, H = units.width[people["image"]], units.height[people["image"]]
     bbox, area, seg, keep = _outlines(people["kp"], people["r"], people["head"], people["axes"], W, H)
+    keep &= ~_pairing_bystanders(people["bystander"], people["image"], bbox, keep)
 
     n = len(keep)
     colors = person_colors(rng, n)
@@ -88,7 +93,7 @@ def _block(seed: int, block: int) -> Scenes:
     return Scenes(width=units.width.astype(int), height=units.height.astype(int), image=p["image"],
                   kp=p["kp"], vis=vis, r=p["r"], head=p["head"], axes=p["axes"], color=colors[sel],
                   bbox=bbox[sel], area=np.round(area[sel], 2), segmentation=[seg[i] for i in sel.tolist()],
-                  **crowd)
+                  bystander=p["bystander"], **crowd)
 
 
 def _place(rng: np.random.Generator, units: layout.Units):
@@ -99,6 +104,8 @@ def _place(rng: np.random.Generator, units: layout.Units):
     member = np.arange(len(person_unit)) - starts[person_unit]
     n = len(person_unit)
 
+    bystander = units.bystander[person_unit] & (member == units.size[person_unit] - 1)
+
     poses = pose.sample_poses(rng, n)
     grouped = units.size[person_unit] > 1
     depth = np.where(grouped, rng.uniform(-0.08, 0.08, n), 0.0)
@@ -107,15 +114,22 @@ def _place(rng: np.random.Generator, units: layout.Units):
     unit_r = np.full(n, pose.STROKE_R)
     natural = geometry.extent(geometry.shape_points(poses.kp, unit_r, poses.head, poses.head_axes), unit_r)
     natural *= height[:, None]
-    off = layout.place_members(rng, natural, member, depth)
+    off = layout.place_members(rng, natural, member, depth, bystander)
 
-    # unit boxes: union of their members; crowd regions have their own shape
+    # unit boxes: union of their people; crowd regions have their own shape
     ubox = np.zeros((len(units.size), 4))
     has_people = units.size > 0
-    ubox[has_people] = layout.segment_bounds(natural + np.tile(off, 2), starts[has_people])
+    placed = natural + np.tile(off, 2)
+    ubox[has_people] = layout.segment_bounds(placed, starts[has_people])
     regions = crowd_regions(rng, int(units.is_crowd.sum()))
     ubox[units.is_crowd] = regions.box
     scale, corner = layout.place_units(rng, units, ubox)
+    # some crowd regions reach into a group's box (its members', without the bystander)
+    core = ubox.copy()
+    n_core = units.size - units.bystander
+    core[has_people] = layout.segment_bounds(placed[~bystander], (np.cumsum(n_core) - n_core)[has_people])
+    core_px = np.tile(corner, 2) + scale[:, None] * (core - np.tile(ubox[:, :2], 2))
+    corner = corner + layout.crowds_beside_groups(rng, units, core_px)
     regions.place(scale[units.is_crowd], corner[units.is_crowd] - scale[units.is_crowd, None] * regions.box[:, :2],
                   units.image[units.is_crowd])
 
@@ -134,6 +148,7 @@ def _place(rng: np.random.Generator, units: layout.Units):
         "r": r,
         "px_scale": px_scale,
         "hidden": poses.hidden,
+        "bystander": bystander,
     }
     return {k: v[order] for k, v in people.items()}, regions
 
@@ -159,6 +174,19 @@ def _outlines(kp, r, head, axes, W, H):
     x0, y0, x1, y1 = np.round(ext, 2).T
     keep = (x1 - x0 >= MIN_SIDE) & (y1 - y0 >= MIN_SIDE) & (area >= MIN_AREA)
     return np.stack([x0, y0, np.round(x1 - x0, 2), np.round(y1 - y0, 2)], axis=1), area, seg, keep
+
+
+def _pairing_bystanders(bystander, image, bbox, keep) -> np.ndarray:
+    """Bystanders whose final (rounded, clipped) box pairs with another kept
+    person of their image at IoU >= PAIR_IOU: they would join a group, so they go."""
+    idx = np.flatnonzero(keep)
+    i, j = same_image_pairs(image[idx])
+    i, j = idx[i], idx[j]
+    pairs = box_iou(bbox[i], bbox[j]) >= PAIR_IOU
+    out = np.zeros(len(keep), bool)
+    out[i[pairs & bystander[i]]] = True
+    out[j[pairs & bystander[j]]] = True
+    return out
 
 
 def _labelled(rng: np.random.Generator, n: int, px_scale: np.ndarray) -> np.ndarray:
@@ -200,6 +228,7 @@ def _truncate(s: Scenes, n_images: int, first_image: int) -> Scenes:
     return Scenes(width=s.width[:n_images], height=s.height[:n_images], image=s.image[p] + first_image,
                   kp=s.kp[p], vis=s.vis[p], r=s.r[p], head=s.head[p], axes=s.axes[p], color=s.color[p],
                   bbox=s.bbox[p], area=s.area[p], segmentation=[s.segmentation[i] for i in pi],
+                  bystander=s.bystander[p],
                   crowd_image=s.crowd_image[c] + first_image, crowd_polygon=[s.crowd_polygon[i] for i in ci],
                   crowd_bbox=s.crowd_bbox[c], crowd_area=s.crowd_area[c], crowd_rle=[s.crowd_rle[i] for i in ci])
 
