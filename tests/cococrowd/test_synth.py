@@ -13,6 +13,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
+from cococrowd.build import build_crowd
 from cococrowd.cli import main
 from cococrowd.cocofile import load_keypoint_file
 from cococrowd.synth import generate_scenes, make_world, synthesize, write_world
@@ -196,6 +197,55 @@ def test_annotations_only_at_2000_images(tmp_path):
     assert counts.min() >= 1 and counts.max() <= 15
     assert (counts == 1).mean() > 0.25  # many single-person images, as in COCO
     assert {im["width"] * 1000 + im["height"] for im in data["images"]} >= {640480, 480640, 640427}
+
+
+def reaches_into(box, union):
+    """Whether xywh box has positive-area overlap with x0 y0 x1 y1 union."""
+    x, y, w, h = box
+    return min(x + w, union[2]) > max(x, union[0]) and min(y + h, union[3]) > max(y, union[1])
+
+
+def test_bystanders_stay_isolated_and_reach_into_a_groups_box(world):
+    scenes = generate_scenes(1000, seed=11)
+    anns = people(world)
+    assert len(anns) == len(scenes.image)
+    n_bystanders = reaching = n_groups = 0
+    # people of an image are contiguous in the file, in the scenes' order
+    starts = np.searchsorted(scenes.image, np.arange(1001))
+    for i in range(1000):
+        lo, hi = starts[i], starts[i + 1]
+        boxes = [a["bbox"] for a in anns[lo:hi]]
+        assert all(a["image_id"] == i + 1 for a in anns[lo:hi])
+        if len(boxes) < 2:
+            assert not scenes.bystander[lo:hi].any()
+            continue
+        iou = np.asarray(mask_utils.iou(boxes, boxes, [0] * len(boxes)))
+        np.fill_diagonal(iou, 0)
+        g = nx.Graph()
+        g.add_edges_from(zip(*np.nonzero(iou >= 0.1)))
+        unions = [np.r_[np.min([boxes[k][:2] for k in c], 0),
+                        np.max([np.add(boxes[k][:2], boxes[k][2:]) for k in c], 0)]
+                  for c in nx.connected_components(g)]
+        n_groups += len(unions)
+        for k in np.flatnonzero(scenes.bystander[lo:hi]):
+            n_bystanders += 1
+            assert iou[k].max() < 0.1, (i + 1, k)  # pairs with nobody, so joins no group
+            reaching += any(reaches_into(boxes[k], u) for u in unions)
+    assert 0.25 < n_bystanders / n_groups < 0.45
+    assert reaching > 0.9 * n_bystanders
+
+
+def test_built_world_has_ignored_annotations_in_a_fair_share_of_regions(tmp_path):
+    path = write_world(tmp_path, "train2014", 1000, seed=11, annotations_only=True)
+    ds = load_keypoint_file(path)
+    crowd = build_crowd(ds).crowd
+    ignored = Counter(a["image_id"] for a in crowd["annotations"] if a.get("ignore"))
+    from_crowds = sum(1 for a in crowd["annotations"] if a.get("ignore") and a["source_iscrowd"])
+    n_regions = len(crowd["images"])
+    assert n_regions > 200
+    assert 0.2 < len(ignored) / n_regions < 0.6
+    assert 0.2 < sum(ignored.values()) / n_regions < 0.8
+    assert from_crowds >= 5  # iscrowd regions that reach into a group's crop
 
 
 # ---------------------------------------------------------------- drawing matches labels
