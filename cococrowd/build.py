@@ -18,8 +18,8 @@ from .cocofile import (CocoFormatError, ValidatedDataset, check_keypoints, dump_
                        write_bytes, write_json)
 from .crops import cut_crops, missing_sources, replace_dir
 from .overlap import components, crowd_pairs
-from .regions import (area_without_mask, boxes_to_crops, keypoints_to_crops, polygons_to_crops, segmentation_to_crop,
-                      union_crop_boxes)
+from .regions import (area_without_mask, boxes_to_crops, clip_polygon_sets, keypoints_to_crops, polygons_area,
+                      polygons_to_crops, segmentation_to_crop, union_crop_boxes)
 
 COCO_SPLITS = ("train2014", "val2014", "train2017", "val2017")
 
@@ -191,11 +191,22 @@ def _move_annotations(ds: ValidatedDataset, anns: list[dict], plan: RegionPlan, 
     boxes = boxes_to_crops(np.array([a["bbox"] for a in src]), crops).tolist()
     out = []
     image_ids = [images[o]["id"] for o in plan.owner.tolist()]
+    # polygons that reach outside their crop: clipped together (shapely arrays), then areas
+    to_clip = [n for n, (a, sg) in enumerate(zip(src, segs))
+               if sg is None and a.get("segmentation") and type(a["segmentation"]) is list]
+    try:
+        clipped = clip_polygon_sets([src[n]["segmentation"] for n in to_clip], crops[to_clip])
+    except (ValueError, TypeError):
+        clipped = [None] * len(to_clip)  # the per-annotation path below names the culprit
+    clipped_of = dict(zip(to_clip, clipped))
     for n, (a, crop, member, segm) in enumerate(zip(src, crops.tolist(), plan.member.tolist(), segs)):
         area = a.get("area", a["bbox"][2] * a["bbox"][3])
         if not a.get("segmentation"):
             segm, area = [], area_without_mask(area, a["bbox"], boxes[n])
-        elif segm is None:  # clipped polygons or RLE: the slow, exact path
+        elif clipped_of.get(n) is not None:
+            segm = clipped_of[n]
+            area = polygons_area(segm, crop[2], crop[3])
+        elif segm is None:  # RLE or malformed: the per-annotation path
             try:
                 segm, area = segmentation_to_crop(a["segmentation"], tuple(crop), area)
             except (ValueError, TypeError, KeyError, IndexError) as err:

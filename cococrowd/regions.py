@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import shapely
 from pycocotools import mask as mask_utils
-from shapely.geometry import Polygon, box as shapely_box
 
 CropBox = tuple[int, int, int, int]
 
@@ -128,24 +127,48 @@ def polygons_to_crops(segs: list, crops: np.ndarray) -> list:
     return out
 
 
-def _clip_polygons(polys: list[list[float]], crop: CropBox) -> list[list[float]]:
-    """Polygons clipped to the crop with shapely, in crop coordinates."""
-    cx, cy, cw, ch = crop
-    window = shapely_box(0, 0, cw, ch)
-    out: list[list[float]] = []
-    for p in polys:
-        pts = np.asarray(p, dtype=np.float64).reshape(-1, 2) - (cx, cy)
-        if len(pts) < 3:
-            continue
-        poly = Polygon(pts)
-        if not poly.is_valid:
-            poly = shapely.make_valid(poly)
-        clipped = poly.intersection(window)
-        for part in getattr(clipped, "geoms", [clipped]):
-            if part.geom_type == "Polygon" and not part.is_empty and part.area > 0:
-                ring = np.asarray(part.exterior.coords)[:-1]  # drop the closing point
-                out.append(np.round(ring, 2).ravel().tolist())
+def clip_polygon_sets(segs: list[list[list[float]]], crops: np.ndarray) -> list[list[list[float]]]:
+    """Each annotation's polygons clipped to its crop, in crop coordinates,
+    for many annotations in one pass of shapely's array functions. A polygon
+    of fewer than 3 points has no area and is dropped; an odd-length one is
+    an error (ValueError)."""
+    flat, owner = [], []
+    for n, seg in enumerate(segs):
+        for p in seg:
+            if len(p) % 2:
+                raise ValueError(f"a polygon has an odd number of coordinates ({len(p)})")
+            if len(p) >= 6:
+                flat.append(np.asarray(p, dtype=np.float64).reshape(-1, 2))
+                owner.append(n)
+    out: list[list[list[float]]] = [[] for _ in segs]
+    if not flat:
+        return out
+    owner_a = np.array(owner)
+    crops = np.asarray(crops, dtype=np.float64).reshape(-1, 4)
+    counts = np.fromiter((len(f) for f in flat), np.int64, count=len(flat))
+    pts = np.concatenate(flat) - np.repeat(crops[owner_a, :2], counts, axis=0)
+    polys = shapely.polygons(shapely.linearrings(pts, indices=np.repeat(np.arange(len(flat)), counts)))
+    bad = ~shapely.is_valid(polys)
+    if bad.any():
+        polys[bad] = shapely.make_valid(polys[bad])
+    clipped = shapely.intersection(polys, shapely.box(0, 0, crops[owner_a, 2], crops[owner_a, 3]))
+    parts, idx = shapely.get_parts(clipped, return_index=True)
+    parts2, idx2 = shapely.get_parts(parts, return_index=True)  # collections may hold multipolygons
+    idx = idx[idx2]
+    keep = (shapely.get_type_id(parts2) == 3) & (shapely.area(parts2) > 0)
+    parts2, idx = parts2[keep], idx[keep]
+    coords, cidx = shapely.get_coordinates(shapely.get_exterior_ring(parts2), return_index=True)
+    coords = np.round(coords, 2)
+    bounds = np.r_[0, np.flatnonzero(np.diff(cidx)) + 1, len(cidx)]
+    for k in range(len(parts2)):
+        ring = coords[bounds[k]:bounds[k + 1] - 1]  # drop the closing point
+        out[owner[idx[k]]].append(ring.ravel().tolist())
     return out
+
+
+def polygons_area(polys: list[list[float]], width: int, height: int) -> float:
+    """Area of the union of polygons as COCO rasterises it (pycocotools)."""
+    return float(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(polys, height, width)))) if polys else 0.0
 
 
 def _crop_rle(segm: dict, crop: CropBox) -> dict:
@@ -181,11 +204,8 @@ def segmentation_to_crop(segm: Any, crop: CropBox, source_area: float) -> tuple[
         shifted = polygons_to_crops([segm], np.array([crop]))[0]
         if shifted is not None:
             return shifted, source_area
-        clipped = _clip_polygons(segm, crop)
-        if not clipped:
-            return [], 0.0
-        area = float(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(clipped, ch, cw))))
-        return clipped, area
+        clipped = clip_polygon_sets([segm], np.array([crop]))[0]
+        return clipped, polygons_area(clipped, cw, ch)
     if isinstance(segm, dict) and "counts" in segm and "size" in segm:
         cut = _crop_rle(segm, crop)
         return cut, float(mask_utils.area(cut))

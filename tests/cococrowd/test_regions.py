@@ -92,3 +92,26 @@ def test_area_without_segmentation_follows_the_clipped_box():
     assert out["bbox"] == [0.0, 10.0, 10.0, 30.0]
     assert out["area"] == 150.0 and out["segmentation"] == []
     assert to_crop(dict(ann, bbox=[110, 60, 20, 30]), (100, 50, 200, 100), 17)["area"] == 300.0
+
+
+def test_batched_clipping_matches_shapely_one_by_one():
+    from shapely import make_valid
+    from shapely.geometry import Polygon, box
+
+    from cococrowd.regions import clip_polygon_sets
+
+    rng = np.random.default_rng(1)
+    segs, crops = [], []
+    for _ in range(200):
+        segs.append([(rng.uniform(0, 200, 2 * int(m))).round(2).tolist() for m in rng.integers(3, 9, rng.integers(1, 3))])
+        crops.append([int(v) for v in (*rng.integers(0, 100, 2), *rng.integers(20, 120, 2))])
+    out = clip_polygon_sets(segs, np.array(crops))
+    for seg, (x, y, w, h), clipped in zip(segs, crops, out):
+        for p, q in zip([p for p in seg], clipped):
+            assert all(0 <= v <= (w if k % 2 == 0 else h) for k, v in enumerate(q))
+        expected = sum(make_valid(Polygon(np.array(p).reshape(-1, 2) - (x, y))).intersection(box(0, 0, w, h)).area
+                       for p in seg)
+        got = sum(Polygon(np.array(q).reshape(-1, 2)).area for q in clipped)
+        assert got == pytest.approx(expected, rel=1e-3, abs=1.0)  # output rounded to 0.01 px
+    with pytest.raises(ValueError, match="odd number"):
+        clip_polygon_sets([[[1.0, 2.0, 3.0]]], np.array([[0, 0, 5, 5]]))
