@@ -77,14 +77,6 @@ def read_json_sha256(path: str | os.PathLike) -> tuple[Any, str]:
         return data, digest.result()
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: a parsed COCO file is millions of
