@@ -17,7 +17,7 @@ from . import SYNTH_CONTRIBUTOR, __version__
 from .cocofile import (CocoFormatError, ValidatedDataset, check_keypoints, dump_json, gc_paused, load_keypoint_file,
                        write_bytes, write_json)
 from .crops import cut_crops, missing_sources, replace_dir
-from .overlap import components, crowd_pairs
+from .overlap import components, crowd_pairs, expand_ranges
 from .regions import (area_without_mask, boxes_to_crops, clip_polygon_sets, keypoints_to_crops, polygons_area,
                       polygons_to_crops, segmentation_to_crop, union_crop_boxes)
 
@@ -52,13 +52,6 @@ class RegionPlan:
     member: np.ndarray       # (A,) bool, group member (else ignored extra)
 
 
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For runs [starts[r], starts[r] + counts[r]): (run index, value) of every element."""
-    run = np.repeat(np.arange(len(counts)), counts)
-    first = np.cumsum(counts) - counts
-    return run, np.repeat(starts, counts) + np.arange(int(counts.sum())) - np.repeat(first, counts)
-
-
 def plan_regions(ds: ValidatedDataset, pos: np.ndarray, boxes: np.ndarray, ann_ids: np.ndarray,
                  flat: np.ndarray, sizes: np.ndarray, margin: float) -> RegionPlan:
     """Crop boxes, members and extras of all groups (``flat`` members, group
@@ -84,7 +77,7 @@ def plan_regions(ds: ValidatedDataset, pos: np.ndarray, boxes: np.ndarray, ann_i
     # extras: every other annotation of the region's image whose box reaches into the crop
     first = np.searchsorted(pos, img)
     count = np.searchsorted(pos, img, side="right") - first
-    r, k = _ranges(first, count)
+    r, k = expand_ranges(first, count)
     region_of = np.full(len(pos), -1, np.int64)
     region_of[flat] = np.repeat(np.arange(len(sizes)), sizes)
     c, b = crops[r], boxes[k]

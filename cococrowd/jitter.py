@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from .cocofile import CocoFormatError, atomic_output, dump_json, read_json, validate_keypoint_dataset, write_json
 from .crops import missing_sources, write_crops
 from .regions import to_crop
-from .split import check_crowd_file
+from .split import check_crowd_file, rebased_image_dir
 
 
 @dataclass
@@ -196,12 +196,11 @@ def run_jitter(in_file: str | os.PathLike, levels: list[int], *, seed: int = 0,
 def _level_zero(path: Path, data: dict, json_path: Path) -> JitterLevel:
     """Level 0 is the input itself: a byte copy when written beside it; elsewhere
     only ``crowd_info.image_dir`` changes, so that the crops are still found."""
-    image_dir = (data.get("crowd_info") or {}).get("image_dir")
-    if json_path.parent.resolve() == path.parent.resolve() or not image_dir:
+    rebased = rebased_image_dir(data, path.parent, json_path.parent)
+    if rebased is None:
         with atomic_output(json_path) as tmp:
             shutil.copyfile(path, tmp)
     else:
-        rebased = os.path.relpath(path.parent.resolve() / image_dir, json_path.parent.resolve())
         with atomic_output(json_path) as tmp:
             tmp.write_bytes(dump_json(dict(data, crowd_info=dict(data["crowd_info"], image_dir=rebased))))
     return JitterLevel(0, json_path, None, len(data["images"]), 0)

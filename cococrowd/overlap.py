@@ -11,6 +11,14 @@ import networkx as nx
 import numpy as np
 
 
+def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For runs [starts[r], starts[r] + counts[r]): (run index, value) of every
+    element, without a Python loop."""
+    run = np.repeat(np.arange(len(counts)), counts)
+    first = np.cumsum(counts) - counts
+    return run, np.repeat(starts, counts) + np.arange(int(counts.sum())) - np.repeat(first, counts)
+
+
 def same_image_pairs(image_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every pair (i, j), i < j, of people that share an image.
 
@@ -25,11 +33,7 @@ def same_image_pairs(image_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _, starts, counts = np.unique(image_index, return_index=True, return_counts=True)
     block_end = np.repeat(starts + counts, counts)
     partners = block_end - np.arange(n) - 1          # people after i in its image
-    total = int(partners.sum())
-    i = np.repeat(np.arange(n), partners)
-    first = np.cumsum(partners) - partners            # where each i's run starts
-    j = i + 1 + (np.arange(total) - np.repeat(first, partners))
-    return i, j
+    return expand_ranges(np.arange(1, n + 1), partners)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -31,6 +31,15 @@ def check_crowd_file(data, source) -> None:
                                       "missing key: not a COCO-crowd file (make one with `cococrowd build`)")
 
 
+def rebased_image_dir(data: dict, from_dir: Path, to_dir: Path) -> str | None:
+    """``crowd_info.image_dir`` as seen from ``to_dir`` for a file moving there
+    from ``from_dir``; None when it needs no change (same folder, or no crops)."""
+    image_dir = (data.get("crowd_info") or {}).get("image_dir")
+    if not image_dir or Path(to_dir).resolve() == Path(from_dir).resolve():
+        return None
+    return os.path.relpath(Path(from_dir).resolve() / image_dir, Path(to_dir).resolve())
+
+
 def split_crowd(data: dict, *, fraction: float = 0.5, seed: int = 0, names=("val", "test")) -> tuple[dict, dict]:
     if not 0 < fraction < 1:
         raise ValueError(f"--fraction must be in (0, 1), got {fraction}")
@@ -69,9 +78,8 @@ def run_split(path: str | Path, *, fraction: float = 0.5, seed: int = 0, names=(
     check_crowd_file(data, path)
     halves = split_crowd(data, fraction=fraction, seed=seed, names=names)
     out_dir = Path(out_dir) if out_dir is not None else path.parent
-    image_dir = (data.get("crowd_info") or {}).get("image_dir")
-    if image_dir and out_dir.resolve() != path.parent.resolve():  # keep crops reachable
-        rebased = os.path.relpath(path.parent.resolve() / image_dir, out_dir.resolve())
+    rebased = rebased_image_dir(data, path.parent, out_dir)
+    if rebased is not None:  # keep crops reachable
         for half in halves:
             half["crowd_info"]["image_dir"] = rebased
     targets = {name: out_dir / f"{path.stem}_{name}.json" for name in names}
