@@ -261,7 +261,8 @@ def _counting(name, c) -> str:
     summary = (f"{name}: predictions with score ≥ {c['threshold']:g}; exact count in "
                f"{_pct(c['exact'])} of {c['images']} images, over {_pct(c['over'])}, under {_pct(c['under'])}, "
                f"mean absolute error {_f(c['mean_abs_error'], 2)} people "
-               f"({c['predicted_people']} predicted vs {c['gt_people']} ground-truth people).")
+               f"({c['predicted_people']} predicted vs {c['gt_people']} ground-truth people; a ground-truth person "
+               "counts when it is not ignored and has at least one labelled keypoint).")
     return summary + "\n\n" + _table(header, rows)
 
 

@@ -1,7 +1,9 @@
 """Counting confusion matrix (the paper's Figure 6).
 
 Per image: ground-truth people are the annotations that are not ignore/iscrowd
-regions; predicted people are the detections with score >= the threshold.
+regions and have at least one labelled keypoint (``GroundTruth.countable``: an
+annotation without one is ignored by pycocotools and dropped from the training
+targets, so no method can be asked to count it); predicted people are the detections with score >= the threshold.
 The matrix is square, from the smallest to the largest count seen (either
 axis); counts at or above ``cap`` share the last row/column ("cap+").
 """
@@ -15,7 +17,7 @@ from .results import Detections
 
 def count_people(gt: GroundTruth, dt: Detections, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """(ground-truth count, predicted count) per image, in gt.image_ids order."""
-    true = np.bincount(gt.ann_image[gt.people], minlength=gt.num_images)
+    true = np.bincount(gt.ann_image[gt.countable], minlength=gt.num_images)
     pred = np.bincount(dt.image[dt.score >= threshold], minlength=gt.num_images)
     return true, pred
 

@@ -48,6 +48,12 @@ class GroundTruth:
         """Annotations that are people of the image (not ignore/iscrowd regions)."""
         return ~self.ignore_flag
 
+    @property
+    def countable(self) -> np.ndarray:
+        """People a method can predict: not ignored, with at least one labelled keypoint
+        (pycocotools ignores the others, and training drops them from the targets)."""
+        return self.people & (self.keypoints[:, :, 2] > 0).any(axis=1)
+
     def position_of(self) -> dict[int, int]:
         return {int(i): n for n, i in enumerate(self.image_ids.tolist())}
 

@@ -43,7 +43,7 @@ def pck(gt: GroundTruth, dt: Detections, alpha: float = 0.2, threshold: float = 
         raise ValueError(f"PCK alpha must be > 0, got {alpha}")
     k = len(gt.keypoint_names)
     labelled = gt.keypoints[:, :, 2] > 0
-    person = np.flatnonzero(gt.people & labelled.any(1))
+    person = np.flatnonzero(gt.countable)
     person = person[np.argsort(gt.ann_image[person], kind="stable")]
     p_img = gt.ann_image[person]
     det = np.flatnonzero(dt.score >= threshold)

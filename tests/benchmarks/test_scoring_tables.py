@@ -98,6 +98,18 @@ def test_counting_confusion_matrix(tmp_path):
     assert (c["gt_people"], c["predicted_people"]) == (11, 3)
 
 
+def test_counting_and_pck_leave_out_people_without_labelled_keypoints(tmp_path):
+    # three members, one with no labelled keypoint (pycocotools ignores it, training drops it):
+    # two perfect predictions count exactly, and PCK has two people, not three
+    a, b, c = pose(100, 150, 60), pose(200, 150, 60), pose(300, 150, 60)
+    unlabelled = np.zeros(17, dtype=int)
+    gt = gt_file([image(1, num_people=3)], [gt_ann(1, 1, a), gt_ann(2, 1, b), gt_ann(3, 1, c, vis=unlabelled)])
+    s = _score(tmp_path, gt, [dt(1, a, 0.9), dt(1, b, 0.8)])
+    assert s["counting"]["exact"] == 1.0 and s["counting"]["gt_people"] == 2
+    assert s["pck"]["people"] == 2 and s["pck"]["mean"] == 1.0
+    assert s["table1"]["stats"]["AP"] == pytest.approx(1.0)
+
+
 def test_counting_cap_lumps_large_counts(tmp_path):
     gt, res = three_image_world()
     c = _score(tmp_path, gt, res, count_cap=4)["counting"]
