@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from benchmarks.seqpose.decode import (flip_permutation, match_people, merge_flip, people_to_results,
-                                       refine_peaks, to_crop_coordinates, unflip)
+                                       locate_peaks, to_crop_coordinates, unflip)
 
 COCO = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
         "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
@@ -25,15 +25,41 @@ def test_unflip_undoes_a_mirrored_image():
     torch.testing.assert_close(unflip(mirrored, flip_permutation(["nose", "left_eye", "right_eye"])), maps)
 
 
-def test_refine_peaks_moves_a_quarter_toward_the_higher_neighbour():
-    maps = torch.zeros(4, 7, 9)
-    maps[0, 3, 4], maps[0, 3, 5], maps[0, 2, 4], maps[0, 4, 4] = 1.0, 0.6, 0.2, 0.1
-    maps[1, 5, 2], maps[1, 5, 1], maps[1, 6, 2] = 1.0, 0.5, 0.7   # toward lower x, higher y
-    maps[2, 1, 1] = 1.0                                            # symmetric: no offset
-    maps[3, 0, 8], maps[3, 0, 7] = 1.0, 0.4                        # at the border
-    xy, peak = refine_peaks(maps)
-    assert xy.tolist() == [[4.25, 2.75], [1.75, 5.25], [1.0, 1.0], [7.75, 0.25]]
-    assert peak.tolist() == [1.0, 1.0, 1.0, 1.0]
+def _disk(h, w, cx, cy, r, value=1.0):
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    return ((xx - cx) ** 2 + (yy - cy) ** 2 <= r * r).float() * value
+
+
+@pytest.mark.parametrize("radius", [0.75, 1.5, 3.0])
+def test_locate_peaks_finds_the_centre_of_flat_disks(radius):
+    # the previous read-out took the disk's first pixel in raster order: ~R above the keypoint
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(4, 28, size=(40, 2))
+    maps = torch.stack([_disk(32, 32, x, y, radius) for x, y in centres])
+    xy, peak = locate_peaks(maps, radius)
+    err = (xy.numpy() - centres)
+    # a disk of integer pixels is the centre quantised: its centroid is within half a pixel
+    assert np.abs(err).max() < 0.5 and np.linalg.norm(err, axis=1).mean() < 0.3
+    assert peak.tolist() == [1.0] * 40
+
+
+def test_locate_peaks_centre_of_a_blurred_blob_and_robust_to_a_lone_spike():
+    yy, xx = torch.meshgrid(torch.arange(40.0), torch.arange(40.0), indexing="ij")
+    blob = 0.8 * torch.exp(-((xx - 17.3) ** 2 + (yy - 22.6) ** 2) / (2 * 2.0 ** 2))
+    spiked = blob.clone()
+    spiked[3, 35] = 0.9                          # one hot pixel far away, higher than the blob
+    xy, peak = locate_peaks(torch.stack([blob, spiked]), radius=3.0)
+    assert xy[0].tolist() == pytest.approx([17.3, 22.6], abs=0.05)
+    assert xy[1].tolist() == pytest.approx([17.3, 22.6], abs=0.05)   # smoothing ignores the spike
+    assert float(peak[0]) == pytest.approx(float(blob.max()))
+
+
+def test_locate_peaks_at_the_border_and_on_empty_maps():
+    maps = torch.stack([_disk(16, 16, 0.2, 15.0, 1.5), torch.zeros(16, 16)])
+    xy, peak = locate_peaks(maps, 1.5)
+    assert xy[0].tolist() == pytest.approx([0.5, 14.5], abs=0.5)
+    assert float(peak[1]) == 0.0 and torch.isfinite(xy[1]).all()
+    assert locate_peaks(torch.zeros(0, 3, 8, 8), 1.0)[0].shape == (0, 3, 2)
 
 
 def test_match_and_merge_flip():
@@ -58,13 +84,13 @@ def test_people_to_results_maps_through_the_affine():
     people[0, 0, 2, 3] = 0.9
     people[0, 1, 6, 5] = 0.5
     affine = np.array([[2.0, 0.0, 10.0], [0.0, 2.0, 20.0]])
-    res = people_to_results(people, affine, image_id=7, category_id=1)
+    res = people_to_results(people, affine, image_id=7, category_id=1, radius=1.0)
     assert len(res) == 1
     r = res[0]
     assert (r["image_id"], r["category_id"]) == (7, 1)
     assert r["keypoints"] == pytest.approx([16.0, 24.0, 0.9, 20.0, 32.0, 0.5])
     assert r["score"] == pytest.approx(0.7)
-    assert people_to_results(people[:0], affine, 7, 1) == []
+    assert people_to_results(people[:0], affine, 7, 1, radius=1.0) == []
 
 
 def test_to_crop_coordinates_is_the_affine():
