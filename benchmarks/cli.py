@@ -77,9 +77,15 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 
 
 @main.command("run")
-@click.option("--method", default="ours", show_default=True, help="Registered method (benchmarks.methods).")
-@click.option("--checkpoint", "checkpoint_path", required=True, type=click.Path(dir_okay=False),
-              help="Checkpoint written by `bench train` (e.g. RUN/checkpoints/last.pt).")
+@click.option("--method", default="ours", show_default=True,
+              help="Registered method (benchmarks.methods): 'ours' (the sequential model, needs --checkpoint) or "
+                   "'oracle' (the dataset's own targets for --config through the same prediction path: the AP "
+                   "ceiling of that target encoding and read-out).")
+@click.option("--checkpoint", "checkpoint_path", default=None, type=click.Path(dir_okay=False),
+              help="Checkpoint written by `bench train` (e.g. RUN/checkpoints/last.pt); --method ours.")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="Seqpose config (TOML/JSON) whose input size and target radius the oracle uses; "
+                   "default: the paper's 512 px settings. --method oracle.")
 @click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False),
               help="COCO-crowd file to predict and score (e.g. crowd_val2014_test.json).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
@@ -100,13 +106,13 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
 @click.option("--score-threshold", "count_threshold", type=float, default=0.0, show_default=True,
               help="Predictions with score >= this count as people (counting matrix and PCK).")
-def run_command(method, checkpoint_path, gt_path, out_dir, images, flip, batch_size, workers, device, progress,
-                name, sigmas, bootstrap, seed, count_threshold):
+def run_command(method, checkpoint_path, config_path, gt_path, out_dir, images, flip, batch_size, workers, device,
+                progress, name, sigmas, bootstrap, seed, count_threshold):
     """Predict a COCO-crowd file with a method, write COCO results and score them."""
     from benchmarks.methods import cli_errors, run_method
     with cli_errors():
-        summary = run_method(method, gt_path, out_dir, images=images, checkpoint=checkpoint_path, flip=flip,
-                             batch_size=batch_size, workers=workers, device=device, progress=progress,
+        summary = run_method(method, gt_path, out_dir, images=images, checkpoint=checkpoint_path,
+                             config=config_path, flip=flip, batch_size=batch_size, workers=workers, device=device, progress=progress,
                              scoring={"method": name or method, "sigmas": sigmas, "bootstrap": bootstrap,
                                       "seed": seed, "count_threshold": count_threshold})
         click.echo(f"{summary['people']} people in {summary['images']} images -> {summary['results']}")

@@ -8,6 +8,7 @@ when used, so `bench` starts without loading every method's dependencies.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ class Method(Protocol):
 
 REGISTRY: dict[str, str] = {
     "ours": "benchmarks.methods:SeqPoseMethod",
+    "oracle": "benchmarks.oracle:OracleMethod",
 }
 
 
@@ -38,14 +40,21 @@ def get_method(name: str, **options) -> Method:
     if name not in REGISTRY:
         raise ValueError(f"--method {name}: unknown method (known: {', '.join(available())})")
     module, attr = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), attr)(**options)
+    factory = getattr(importlib.import_module(module), attr)
+    takes = {f.name for f in dataclasses.fields(factory)} if dataclasses.is_dataclass(factory) else set(options)
+    # an option the user gave (not None) that this method has no use for is refused, not dropped
+    refused = sorted(k for k, v in options.items() if v is not None and k not in takes)
+    if refused:
+        flags = ", ".join("--" + k.replace("_", "-") for k in refused)
+        raise ValueError(f"{flags}: not an option of --method {name}")
+    return factory(**{k: v for k, v in options.items() if k in takes and v is not None})
 
 
 @dataclass
 class SeqPoseMethod:
     """The paper's sequential model from a `bench train` checkpoint."""
 
-    checkpoint: str | Path
+    checkpoint: str | Path | None = None
     flip: bool | None = None          # None: the checkpoint's ``infer.flip``
     batch_size: int | None = None
     workers: int = 0
@@ -54,6 +63,8 @@ class SeqPoseMethod:
 
     def predict(self, gt_path: str | Path, images: str | Path | None = None) -> tuple[list[dict], dict]:
         from benchmarks.seqpose.predict import predict_file
+        if self.checkpoint is None:
+            raise ValueError("--method ours needs --checkpoint (a `bench train` checkpoint, e.g. RUN/checkpoints/last.pt)")
         return predict_file(self.checkpoint, gt_path, images=images, flip=self.flip,
                             batch_size=self.batch_size, workers=self.workers, device=self.device,
                             progress=self.progress)

@@ -3,12 +3,15 @@
 Single scale (the dataset's eval letterbox at the training input size); optional flip test
 and decoding as described in :mod:`.decode`; a person's score is the mean of its keypoint
 peak values. Mixed precision follows the checkpoint's ``train.amp`` on CUDA.
+:func:`predict_dataset` is the one prediction path: the oracle (:mod:`benchmarks.oracle`)
+feeds it the dataset's own targets instead of the model's maps.
 """
 from __future__ import annotations
 
 import contextlib
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch.utils.data import DataLoader
@@ -48,31 +51,59 @@ def person_category_id(gt_path: str | Path) -> int:
     return load_keypoint_file(gt_path).schema.category_id
 
 
-@torch.no_grad()
-def predict_dataset(model: SeqPose, dataset, *, category_id: int, flip_permutation: list[int],
-                    flip: bool = True, batch_size: int = 8, workers: int = 0, max_steps: int = 20,
-                    threshold: float = 0.05, amp_dtype: torch.dtype | None = None,
-                    progress: bool = True) -> list[dict]:
-    """COCO results for every image of ``dataset`` (samples with ``image``, ``affine``, ``image_id``)."""
-    from benchmarks.data import collate_people
+# infer(images, flipped) -> one (n_i, K, H, W) tensor of person maps per image of the batch;
+# ``flipped`` asks for the maps of the mirrored images (the flip test's second pass)
+PeopleInfer = Callable[[dict, bool], list[torch.Tensor]]
+
+
+def model_infer(model: SeqPose, max_steps: int, threshold: float,
+                amp_dtype: torch.dtype | None = None) -> PeopleInfer:
+    """The trained model's sequential inference as a :data:`PeopleInfer`."""
     device = next(model.parameters()).device
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        collate_fn=collate_people)
     autocast = (torch.autocast(device_type=device.type, dtype=amp_dtype) if amp_dtype is not None
                 else contextlib.nullcontext())
-    results: list[dict] = []
-    for batch in tqdm(loader, desc="predict", disable=not progress, dynamic_ncols=True):
+
+    def infer(batch: dict, flipped: bool) -> list[torch.Tensor]:
         images = batch["image"].to(device)
         with autocast:
-            out = model.infer(images, max_steps, threshold)
-            flipped = model.infer(images.flip(-1), max_steps, threshold) if flip else None
-        for b in range(images.shape[0]):
-            people = out.people[b]
+            return model.infer(images.flip(-1) if flipped else images, max_steps, threshold).people
+    return infer
+
+
+@torch.no_grad()
+def predict_dataset(infer: PeopleInfer, dataset, *, category_id: int, flip_permutation: list[int],
+                    radius: float, flip: bool = True, batch_size: int = 8, workers: int = 0,
+                    collate_fn: Callable | None = None, progress: bool = True) -> list[dict]:
+    """COCO results for every image of ``dataset`` (samples with ``image``, ``affine``, ``image_id``):
+    the one prediction path of a trained model and of the oracle (flip test, read-out of disks of
+    ``radius`` output pixels, mapping to crop pixels)."""
+    from benchmarks.data import collate_people
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                        collate_fn=collate_fn or collate_people)
+    results: list[dict] = []
+    for batch in tqdm(loader, desc="predict", disable=not progress, dynamic_ncols=True):
+        out = infer(batch, False)
+        flipped = infer(batch, True) if flip else None
+        for b in range(len(out)):
+            people = out[b]
             if flipped is not None:
-                people = merge_flip(people, unflip(flipped.people[b], flip_permutation))
+                people = merge_flip(people, unflip(flipped[b].to(people.device), flip_permutation))
             results += people_to_results(people, batch["affine"][b].numpy(), int(batch["image_id"][b]),
-                                         category_id)
+                                         category_id, radius)
     return results
+
+
+def amp_dtype_for(config: Config, device: torch.device) -> torch.dtype | None:
+    if device.type == "cuda" and config.train.amp != "none":
+        return torch.bfloat16 if config.train.amp == "bf16" else torch.float16
+    return None
+
+
+def check_keypoints(dataset, names: list[str], gt_path: str | Path) -> None:
+    if list(dataset.keypoint_names) != names:
+        raise CocoFormatError(gt_path, "categories[person].keypoints",
+                              f"the model was trained on keypoints {names}, this file has "
+                              f"{list(dataset.keypoint_names)}")
 
 
 def predict_file(checkpoint_path: str | Path, gt_path: str | Path, *, images: str | Path | None = None,
@@ -82,20 +113,15 @@ def predict_file(checkpoint_path: str | Path, gt_path: str | Path, *, images: st
     dev = pick_device(device)
     model, config, names = load_trained(checkpoint_path, dev)
     dataset = eval_dataset(config, gt_path, images)
-    if list(dataset.keypoint_names) != names:
-        raise CocoFormatError(gt_path, "categories[person].keypoints",
-                              f"the model was trained on keypoints {names}, this file has "
-                              f"{list(dataset.keypoint_names)}")
-    amp_dtype = None
-    if dev.type == "cuda" and config.train.amp != "none":
-        amp_dtype = torch.bfloat16 if config.train.amp == "bf16" else torch.float16
+    check_keypoints(dataset, names, gt_path)
     use_flip = config.infer.flip if flip is None else flip
     start = time.monotonic()
-    results = predict_dataset(model, dataset, category_id=person_category_id(gt_path),
-                              flip_permutation=[int(p) for p in dataset.flip_permutation], flip=use_flip,
+    infer = model_infer(model, config.infer.max_steps, config.infer.threshold, amp_dtype_for(config, dev))
+    results = predict_dataset(infer, dataset, category_id=person_category_id(gt_path),
+                              flip_permutation=[int(p) for p in dataset.flip_permutation],
+                              radius=config.data.radius, flip=use_flip,
                               batch_size=batch_size or config.infer.batch_size, workers=workers,
-                              max_steps=config.infer.max_steps, threshold=config.infer.threshold,
-                              amp_dtype=amp_dtype, progress=progress)
+                              progress=progress)
     seconds = time.monotonic() - start
     summary = {"method": "ours", "checkpoint": str(checkpoint_path), "gt": str(gt_path), "flip": use_flip,
                "images": len(dataset), "people": len(results), "device": str(dev),
