@@ -61,7 +61,7 @@ def test_convlstm_cell_matches_the_lstm_equations():
 
 def test_infer_stops_below_threshold(model):
     images = torch.randn(2, 3, 64, 64)
-    head = model.decoder.head
+    head = model.decoder.head[-1]
     saved = head.bias.detach().clone()
     try:
         with torch.no_grad():
@@ -80,7 +80,7 @@ def test_infer_stops_below_threshold(model):
 def test_infer_equals_forward_steps_with_sigmoid(model):
     images = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        head = model.decoder.head
+        head = model.decoder.head[-1]
         saved = head.bias.detach().clone()
         head.bias.fill_(10.0)
         try:
