@@ -255,12 +255,12 @@ def train(config: Config | None, dataset: Dataset, out_dir: str | Path, *, keypo
         if resume:
             state = checkpoint.load(last)
             config = resume_config(state["config"], config, last)
-        elif config is None:
-            config = Config()
             if state.get("world_size", 1) != ctx.world_size and ctx.is_main:
                 warnings.warn(f"{last}: saved with {state.get('world_size')} processes, resuming with "
                               f"{ctx.world_size}; batches and RNG streams differ from the original run",
                               stacklevel=2)
+        elif config is None:
+            config = Config()
         trainer = Trainer(config, keypoint_names, ctx, pretrained="none" if state else pretrained)
         if state is not None:
             trainer.load_state_dict(state)

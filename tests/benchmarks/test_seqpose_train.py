@@ -13,7 +13,7 @@ from benchmarks.data import collate_people
 from benchmarks.seqpose import checkpoint, distributed
 from benchmarks.seqpose.config import Config, ConfigError, config_from_dict, load_config
 from benchmarks.seqpose.curriculum import Curriculum
-from benchmarks.seqpose.decode import refine_peaks
+from benchmarks.seqpose.decode import locate_peaks
 from benchmarks.seqpose.train import Trainer, batch_steps, resume_config, train
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -43,7 +43,7 @@ def test_tiny_batch_is_overfit_and_decoded():
         gt = batch["keypoints"][b][batch["people_valid"][b]][..., :2]
         people = result.people[b]
         assert people.shape[0] == gt.shape[0]  # it counts and stops
-        xy, _ = refine_peaks(people)
+        xy, _ = locate_peaks(people, radius=2.0)   # ToyDataset's disks
         dist = torch.cdist(xy.flatten(1), gt.flatten(1))   # match decoded people to GT people
         rows, cols = linear_sum_assignment(dist.numpy())
         err = (xy[rows] - gt[cols]).norm(dim=-1)
@@ -107,6 +107,30 @@ def test_resumed_run_reaches_the_same_weights(tmp_path):
     assert a["curriculum"] == b["curriculum"] and a["scheduler"] == b["scheduler"]
     rows = (tmp_path / "cut" / "log.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows] == ["epoch", "1", "2", "3"]
+
+
+def test_train_without_config_uses_the_defaults(tmp_path):
+    # config None and no resume: the paper's settings (pretrained overridden: no network here)
+    summary = train(None, ToyDataset([1, 2]), tmp_path / "run", keypoint_names=NAMES, collate_fn=collate_people,
+                    device="cpu", progress=False, stop_after=1, pretrained="none")
+    assert summary["epoch"] == 1
+    saved = checkpoint.load(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert saved["config"] == Config().to_dict()
+
+
+def test_resume_with_another_world_size_warns(tmp_path):
+    config = tiny_config()
+    data = ToyDataset([1, 2])
+    train(config, data, tmp_path, keypoint_names=NAMES, collate_fn=collate_people, device="cpu",
+          progress=False, stop_after=1)
+    last = tmp_path / "checkpoints" / "last.pt"
+    state = checkpoint.load(last)
+    state["world_size"] = 8
+    checkpoint.save(last, state)
+    with pytest.warns(UserWarning, match="saved with 8 processes, resuming with 1"):
+        again = train(None, data, tmp_path, keypoint_names=NAMES, collate_fn=collate_people, device="cpu",
+                      progress=False, resume=True, stop_after=1)
+    assert again["epoch"] == 2
 
 
 def test_resume_refuses_a_different_config_but_accepts_more_epochs(tmp_path):
