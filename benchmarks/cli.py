@@ -10,8 +10,8 @@ def _is_input_error(err: BaseException) -> bool:
     """Bad files, options or configs: reported as one line, not a traceback."""
     if isinstance(err, (ValueError, FileNotFoundError, FileExistsError)):  # CocoFormatError, ConfigError too
         return True
-    pretrained = sys.modules.get("benchmarks.seqpose.pretrained")  # only loaded (with torch) when used
-    return pretrained is not None and isinstance(err, pretrained.PretrainedWeightsUnavailable)
+    weights = sys.modules.get("benchmarks.weights")  # only loaded (with torch) when used
+    return weights is not None and isinstance(err, weights.PretrainedWeightsUnavailable)
 
 
 class _Group(click.Group):
@@ -86,6 +86,15 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="Seqpose config (TOML/JSON) whose input size and target radius the oracle uses; "
                    "default: the paper's 512 px settings. --method oracle.")
+@click.option("--weights", default=None,
+              help="--method maskrcnn: 'coco' (torchvision's KeypointRCNN_ResNet50_FPN_Weights.COCO_V1 from the "
+                   "torch hub cache, else downloaded; the default), a state-dict PATH, or 'none' (random).")
+@click.option("--min-size", type=click.IntRange(min=32), default=None,
+              help="--method maskrcnn: shorter side the detector resizes each crop to (default 800).")
+@click.option("--max-size", type=click.IntRange(min=32), default=None,
+              help="--method maskrcnn: longest side after the resize, at most (default 1333).")
+@click.option("--box-threshold", "score_threshold", type=click.FloatRange(0, 1), default=None,
+              help="--method maskrcnn: detections with a lower box score are dropped (default 0.05).")
 @click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False),
               help="COCO-crowd file to predict and score (e.g. crowd_val2014_test.json).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
@@ -106,13 +115,16 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
 @click.option("--score-threshold", "count_threshold", type=float, default=0.0, show_default=True,
               help="Predictions with score >= this count as people (counting matrix and PCK).")
-def run_command(method, checkpoint_path, config_path, gt_path, out_dir, images, flip, batch_size, workers, device,
-                progress, name, sigmas, bootstrap, seed, count_threshold):
+def run_command(method, checkpoint_path, config_path, weights, min_size, max_size, score_threshold, gt_path,
+                out_dir, images, flip, batch_size, workers, device, progress, name, sigmas, bootstrap, seed,
+                count_threshold):
     """Predict a COCO-crowd file with a method, write COCO results and score them."""
     from benchmarks.methods import cli_errors, run_method
     with cli_errors():
         summary = run_method(method, gt_path, out_dir, images=images, checkpoint=checkpoint_path,
-                             config=config_path, flip=flip, batch_size=batch_size, workers=workers, device=device, progress=progress,
+                             config=config_path, weights=weights, min_size=min_size, max_size=max_size,
+                             score_threshold=score_threshold, flip=flip, batch_size=batch_size, workers=workers,
+                             device=device, progress=progress,
                              scoring={"method": name or method, "sigmas": sigmas, "bootstrap": bootstrap,
                                       "seed": seed, "count_threshold": count_threshold})
         click.echo(f"{summary['people']} people in {summary['images']} images -> {summary['results']}")

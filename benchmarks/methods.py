@@ -23,6 +23,7 @@ class Method(Protocol):
 REGISTRY: dict[str, str] = {
     "ours": "benchmarks.methods:SeqPoseMethod",
     "oracle": "benchmarks.oracle:OracleMethod",
+    "maskrcnn": "baselines.maskrcnn:MaskRCNNMethod",
 }
 
 
@@ -99,7 +100,7 @@ class cli_errors:
     def __exit__(self, kind, err, tb):
         from cococrowd.cocofile import CocoFormatError
         from benchmarks.seqpose.config import ConfigError
-        from benchmarks.seqpose.pretrained import PretrainedWeightsUnavailable
+        from benchmarks.weights import PretrainedWeightsUnavailable
         if err is not None and isinstance(err, (CocoFormatError, ConfigError, PretrainedWeightsUnavailable,
                                                 FileNotFoundError, ValueError)):
             import sys

@@ -192,9 +192,17 @@ class CrowdPoseDataset(torch.utils.data.Dataset):
             "affine": torch.from_numpy(np.ascontiguousarray(affine, dtype=np.float64)),
         }
 
-    def _load_pixels(self, rec: CrowdImage) -> tuple[Image.Image, np.ndarray]:
-        """The picture to warp and the matrix from its coordinates to crop coordinates."""
-        if rec.source_path is not None and (rec.crop_path is None or (self.train and self.use_source_images)):
+    def crop_pixels(self, index: int) -> Image.Image:
+        """The crop itself (its record's width x height), from the crop file or cut from the
+        source as `cococrowd build` would: what a method that reads whole crops sees."""
+        return self._load_pixels(self.crowd.images[index], from_source=False)[0]
+
+    def _load_pixels(self, rec: CrowdImage, from_source: bool | None = None) -> tuple[Image.Image, np.ndarray]:
+        """The picture to warp and the matrix from its coordinates to crop coordinates;
+        ``from_source`` (default: training with source images) reads the whole source image."""
+        if from_source is None:
+            from_source = self.train and self.use_source_images
+        if rec.source_path is not None and (rec.crop_path is None or from_source):
             try:
                 img = Image.open(rec.source_path)
                 img.load()
@@ -209,7 +217,7 @@ class CrowdPoseDataset(torch.utils.data.Dataset):
                                   "found; using the crops with black padding where sources are missing", stacklevel=3)
                     self._warned_missing_source = True
             else:
-                if not (self.train and self.use_source_images):  # no crop file: cut it as build would
+                if not from_source:  # no crop file: cut it as build would
                     return self._cut_crop(img, rec), np.eye(3)
                 return img, augment.translation(-rec.crop_box[0], -rec.crop_box[1])
         try:

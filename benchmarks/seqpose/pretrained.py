@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torchvision.models import (ResNet18_Weights, ResNet34_Weights, ResNet50_Weights,
                                 ResNet101_Weights)
+
+from benchmarks.weights import PretrainedWeightsUnavailable, cached_path, published_state_dict, state_dict_file
+
+__all__ = ["IMAGENET_WEIGHTS", "PretrainedWeightsUnavailable", "backbone_state_dict", "cached_weight_path"]
 
 IMAGENET_WEIGHTS = {
     "resnet18": ResNet18_Weights.IMAGENET1K_V1,
@@ -20,14 +23,9 @@ IMAGENET_WEIGHTS = {
 }
 
 
-class PretrainedWeightsUnavailable(RuntimeError):
-    """The ImageNet weights could neither be read from the cache nor downloaded."""
-
-
 def cached_weight_path(backbone: str) -> Path:
     """Where torchvision keeps (or would keep) the ImageNet weights of ``backbone``."""
-    url = IMAGENET_WEIGHTS[backbone].url
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    return cached_path(IMAGENET_WEIGHTS[backbone])
 
 
 def backbone_state_dict(backbone: str, spec: str) -> dict | None:
@@ -37,25 +35,7 @@ def backbone_state_dict(backbone: str, spec: str) -> dict | None:
     if spec == "none":
         return None
     if spec == "imagenet":
-        weights = IMAGENET_WEIGHTS[backbone]
-        cached = cached_weight_path(backbone)
-        try:
-            # reads the cache when the file is there, else downloads into it
-            return weights.get_state_dict(progress=False, check_hash=False)
-        except (OSError, RuntimeError) as err:  # URLError is an OSError
-            raise PretrainedWeightsUnavailable(
-                f"cannot load ImageNet weights for {backbone}: {err}. Offline, put "
-                f"{weights.url.rsplit('/', 1)[-1]} (from {weights.url}) at {cached}, "
-                f"or pass --pretrained PATH (a torchvision {backbone} state dict) "
-                f"or --pretrained none (random initialisation)") from err
-    path = Path(spec)
-    if not path.is_file():
-        raise PretrainedWeightsUnavailable(
-            f"--pretrained {spec}: no such file (expected 'imagenet', 'none' or the path of a "
-            f"torchvision {backbone} state dict)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise PretrainedWeightsUnavailable(f"{path}: expected a state dict, got {type(state).__name__}")
-    return state
+        return published_state_dict(
+            IMAGENET_WEIGHTS[backbone], f"ImageNet weights for {backbone}",
+            f"pass --pretrained PATH (a torchvision {backbone} state dict) or --pretrained none (random initialisation)")
+    return state_dict_file(spec, "--pretrained", f"'imagenet', 'none' or the path of a torchvision {backbone} state dict")
