@@ -44,31 +44,54 @@ def sigma_table() -> dict[str, float]:
     return table
 
 
+def _looks_like_numbers(spec: str) -> bool:
+    """A comma or a lone number means a list; never stat it (a long list is no valid file name)."""
+    if "," in spec:
+        return True
+    try:
+        float(spec)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_sigma_file(spec: str, names: list[str]) -> tuple[list, list[str]]:
+    path = Path(spec)
+    try:
+        mapping = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CocoFormatError(spec, "", f"sigmas file not found (--sigmas takes {len(names)} comma-separated "
+                                        "numbers or a JSON file keypoint name -> sigma)") from None
+    except OSError as err:
+        raise CocoFormatError(spec, "", f"cannot read sigmas file: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise CocoFormatError(spec, "", "sigmas file is not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise CocoFormatError(spec, "", f"malformed JSON: {err.msg}") from None
+    if not isinstance(mapping, dict):
+        raise CocoFormatError(spec, "", "must be a JSON object mapping keypoint name -> sigma")
+    missing = [n for n in names if n not in mapping]
+    if missing:
+        raise CocoFormatError(spec, "", f"no sigma for keypoint(s) {', '.join(missing)}")
+    return [mapping[n] for n in names], [f"{spec}: {n}" for n in names]
+
+
 def parse_user_sigmas(spec: str, names: list[str]) -> np.ndarray:
     """``spec`` is either K comma-separated numbers (the file's keypoint order)
     or a JSON file mapping each keypoint name to its sigma."""
     k = len(names)
-    path = Path(spec)
-    if path.suffix.lower() == ".json" or path.is_file():
-        try:
-            mapping = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise CocoFormatError(spec, "", "sigmas file not found") from None
-        except json.JSONDecodeError as err:
-            raise CocoFormatError(spec, "", f"malformed JSON: {err.msg}") from None
-        if not isinstance(mapping, dict):
-            raise CocoFormatError(spec, "", "must be a JSON object mapping keypoint name -> sigma")
-        missing = [n for n in names if n not in mapping]
-        if missing:
-            raise CocoFormatError(spec, "", f"no sigma for keypoint(s) {', '.join(missing)}")
-        values = [mapping[n] for n in names]
-        where = [f"{spec}: {n}" for n in names]
+    spec = spec.strip()
+    if spec.lower().endswith(".json") or not _looks_like_numbers(spec):
+        values, where = _read_sigma_file(spec, names)
     else:
         parts = [p.strip() for p in spec.split(",")]
-        try:
-            values = [float(p) for p in parts]
-        except ValueError:
-            raise ValueError(f"--sigmas {spec!r}: expected {k} comma-separated numbers or a JSON file") from None
+        values = []
+        for i, p in enumerate(parts):
+            try:
+                values.append(float(p))
+            except ValueError:
+                raise ValueError(f"--sigmas value {i + 1}: {p!r} is not a number "
+                                 f"(expected {k} comma-separated numbers or a JSON file)") from None
         if len(values) != k:
             raise ValueError(f"--sigmas: got {len(values)} values, the person category has {k} keypoints")
         where = [f"--sigmas value {i + 1}" for i in range(k)]
