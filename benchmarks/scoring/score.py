@@ -21,6 +21,7 @@ from .counting import counting_confusion
 from .groundtruth import GroundTruth, load_ground_truth
 from .jitter import map_to_base
 from .pck import pck
+from .protocol import area_rule, check_protocol, for_protocol, official_stats, printed, summary_lines
 from .results import Detections, load_results
 from .sigmas import resolve_sigmas
 
@@ -80,12 +81,13 @@ def _level_label(level: float):
 
 def score_loaded(gt: GroundTruth, dt: Detections, *, sigmas: np.ndarray, bootstrap: int = 1000,
                  seed: int = 0, count_threshold: float = 0.0, count_cap: int = 10,
-                 pck_alpha: float = 0.2) -> dict:
+                 pck_alpha: float = 0.2, protocol: str = "coco") -> dict:
     """Tables 1 and 2, crowd-index buckets, counting and PCK of loaded inputs."""
+    gt = for_protocol(gt, protocol)
     table = evaluate(gt, dt, sigmas)
     ap_ci = bootstrap_ap(table, bootstrap, _table1_seed(seed), CI_LEVEL)
     return _score_table(gt, dt, table, ap_ci, bootstrap=bootstrap, seed=seed, count_threshold=count_threshold,
-                        count_cap=count_cap, pck_alpha=pck_alpha)
+                        count_cap=count_cap, pck_alpha=pck_alpha, protocol=protocol)
 
 
 def _table1_seed(seed: int) -> list[int]:
@@ -93,8 +95,16 @@ def _table1_seed(seed: int) -> list[int]:
     return [seed, 0]
 
 
+def _crowdpose_official(gt: GroundTruth, table: MatchTable, ci_buckets) -> dict:
+    """crowdposetools' numbers as it reports and prints them."""
+    stats = official_stats(table, ci_buckets)
+    return {"stats": stats, "printed": printed(stats), "summary": summary_lines(stats, MAX_DETS),
+            "buckets_note": None if ci_buckets is not None else
+            f"AP easy/medium/hard need each image's crowdIndex; {Path(gt.source).name} has none"}
+
+
 def _score_table(gt: GroundTruth, dt: Detections, table: MatchTable, ap_ci: dict | None, *, bootstrap: int,
-                 seed: int, count_threshold: float, count_cap: int, pck_alpha: float) -> dict:
+                 seed: int, count_threshold: float, count_cap: int, pck_alpha: float, protocol: str) -> dict:
     table1 = {"stats": _stats_dict(table.stats()), "ap_ci": ap_ci}
     buckets, source, outside = people_buckets(gt)
     table2 = {"source": source, "images_outside_buckets": int(outside),
@@ -107,14 +117,17 @@ def _score_table(gt: GroundTruth, dt: Detections, table: MatchTable, ap_ci: dict
                              for i, (label, imgs) in enumerate(ci_buckets)]}
     return {
         "table1": table1, "table2": table2, "crowd_index": crowd,
+        "crowdpose": _crowdpose_official(gt, table, ci_buckets) if protocol == "crowdpose" else None,
         "counting": counting_confusion(gt, dt, count_threshold, count_cap),
         "pck": pck(gt, dt, pck_alpha, count_threshold),
     }
 
 
-def _jitter_tables(levels, gt: GroundTruth, gt_path, sig: np.ndarray) -> list[tuple[dict, MatchTable]]:
+def _jitter_tables(levels, gt: GroundTruth, gt_path, sig: np.ndarray, gt_eval: GroundTruth
+                   ) -> list[tuple[dict, MatchTable]]:
     """(row without AP numbers, match table) per level: predictions mapped to the base crops
-    and matched against the base ground truth, so every table covers ``gt``'s images."""
+    and matched against the base ground truth (``gt_eval``: as the protocol scores it),
+    so every table covers ``gt``'s images."""
     out = []
     for level, jgt_path, jres_path in levels:
         jgt = load_ground_truth(jgt_path)
@@ -122,7 +135,7 @@ def _jitter_tables(levels, gt: GroundTruth, gt_path, sig: np.ndarray) -> list[tu
             raise ValueError(f"{jgt_path}: keypoint names differ from {gt_path}")
         mapped = map_to_base(load_results(jres_path, jgt), jgt, gt, level)
         out.append(({"level": _level_label(level), "gt": str(jgt_path), "results": str(jres_path),
-                     "gt_sha256": jgt.sha256, "results_sha256": mapped.sha256}, evaluate(gt, mapped, sig)))
+                     "gt_sha256": jgt.sha256, "results_sha256": mapped.sha256}, evaluate(gt_eval, mapped, sig)))
     return out
 
 
@@ -145,7 +158,7 @@ def _table3(rows: list[dict], draws: np.ndarray | None, reference: str) -> dict:
 
 def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap: int = 1000,
                 sigmas: str | None = None, count_threshold: float = 0.0, count_cap: int = 10,
-                pck_alpha: float = 0.2, method: str | None = None) -> dict:
+                pck_alpha: float = 0.2, method: str | None = None, protocol: str = "coco") -> dict:
     """Score ``results_path`` against ``gt_path``; returns the scores.json dict.
 
     jitter: ``[(level, jittered_gt, results), ...]``, ``{level: (gt, results)}`` or
@@ -153,21 +166,25 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
     the base crops and scored against ``gt_path``. sigmas: ``None`` (from the
     keypoint names), K comma-separated numbers, or a JSON file name -> sigma.
     bootstrap: resamples for the 95% CIs (0 = none); seed makes them repeatable.
+    protocol: ``coco`` (pycocotools) or ``crowdpose`` (crowdposetools: area
+    0.53 x box, official stats in ``scores["crowdpose"]``; see :mod:`.protocol`).
     """
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
+    check_protocol(protocol)
     levels = _normalise_jitter(jitter)
     gt = load_ground_truth(gt_path)
     sig, sig_source = resolve_sigmas(gt.keypoint_names, sigmas, gt.source)
     dt = load_results(results_path, gt)
-    table = evaluate(gt, dt, sig)
-    jitter = _jitter_tables(levels, gt, gt_path, sig)
+    gt_eval = for_protocol(gt, protocol)
+    table = evaluate(gt_eval, dt, sig)
+    jitter = _jitter_tables(levels, gt, gt_path, sig, gt_eval)
     tables = [table] + [t for _, t in jitter]
     # one set of image resamples for Table 1 and every jitter level: paired comparisons
     draws = resample_aps(tables, bootstrap, _table1_seed(seed)) if bootstrap and gt.num_images else None
-    core = _score_table(gt, dt, table, None if draws is None else percentile_ci(draws[0], CI_LEVEL),
+    core = _score_table(gt_eval, dt, table, None if draws is None else percentile_ci(draws[0], CI_LEVEL),
                         bootstrap=bootstrap, seed=seed, count_threshold=count_threshold, count_cap=count_cap,
-                        pck_alpha=pck_alpha)
+                        pck_alpha=pck_alpha, protocol=protocol)
 
     table3 = None
     if levels:
@@ -182,6 +199,7 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
     return {
         "format": SCORES_FORMAT,
         "method": method or Path(results_path).stem,
+        "protocol": protocol,
         "inputs": {
             "gt": {"path": str(gt_path), "sha256": gt.sha256, "images": gt.num_images,
                    "annotations": int(len(gt.ann_ids)),
@@ -189,13 +207,14 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
             "results": {"path": str(results_path), "sha256": dt.sha256, "detections": len(dt)},
         },
         "settings": {
+            "protocol": protocol, "gt_area": area_rule(protocol),
             "sigmas": {"source": sig_source, "values": sig.tolist()},
             "iou_thresholds": IOU_THRS.tolist(), "max_dets": MAX_DETS,
             "area_ranges": dict(zip(AREA_LABELS, AREA_RANGES.tolist())),
             "bootstrap": {"resamples": bootstrap, "seed": seed, "level": CI_LEVEL, "unit": "image"},
             "count_threshold": count_threshold, "count_cap": count_cap, "pck_alpha": pck_alpha,
         },
-        **{k: core[k] for k in ("table1", "table2", "crowd_index")},
+        **{k: core[k] for k in ("table1", "table2", "crowd_index", "crowdpose")},
         "table3": table3,
         "counting": core["counting"],
         "pck": core["pck"],
