@@ -39,6 +39,39 @@ def main():
 # Commands register below.
 
 
+def scoring_options(f):
+    """The scoring options of every command that scores (`bench score`, `bench run`): one declaration."""
+    options = [
+        click.option("--protocol", type=click.Choice(["coco", "crowdpose"]), default="coco", show_default=True,
+                     help="coco: pycocotools keypoint evaluation. crowdpose: CrowdPose's own (crowdposetools): "
+                          "ground-truth area 0.53 x box w x h, official AP/AR and AP easy/medium/hard by the "
+                          "images' crowdIndex (< 0.2, 0.2-0.8, >= 0.8), printed as crowdposetools prints them."),
+        click.option("--jitter", "jitter", multiple=True, metavar="LEVEL=GT,RESULTS",
+                     help="Table 3: results on a jittered ground-truth variant (repeat per level, e.g. "
+                          "5=crowd_val_jitter5.json,res5.json); mapped back to the --gt crops and scored there."),
+        click.option("--sigmas", default=None, metavar="S1,..,SK|FILE.json",
+                     help="OKS sigmas: K comma-separated numbers in the file's keypoint order, or a JSON file "
+                          "name -> sigma (default: COCO-17 / CrowdPose-14 values matched by keypoint name)."),
+        click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+                     help="Bootstrap resamples (over images) for the 95% confidence intervals; 0 = none."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling."),
+        click.option("--score-threshold", "count_threshold", type=float, default=0.0, show_default=True,
+                     help="Predictions with score >= this count as people (counting matrix and PCK)."),
+        click.option("--count-max", "count_cap", type=click.IntRange(min=1), default=10, show_default=True,
+                     help="Counts at or above this share the last row/column of the counting matrix."),
+        click.option("--pck-alpha", type=click.FloatRange(min=0, min_open=True), default=0.2, show_default=True,
+                     help="PCK threshold as a fraction of max(width, height) of the ground-truth box."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _scoring_kwargs(protocol, jitter, sigmas, bootstrap, seed, count_threshold, count_cap, pck_alpha) -> dict:
+    return {"protocol": protocol, "jitter": list(jitter), "sigmas": sigmas, "bootstrap": bootstrap, "seed": seed,
+            "count_threshold": count_threshold, "count_cap": count_cap, "pck_alpha": pck_alpha}
+
+
 # ---------------------------------------------------------------- train / run (sequential model)
 
 @main.command("train")
@@ -108,16 +141,9 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 @click.option("--device", default=None, help="cpu, cuda or cuda:N; default CUDA when present.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
 @click.option("--name", default=None, help="Method name in scores.json and reports (default: --method).")
-@click.option("--sigmas", default=None, metavar="S1,..,SK|FILE.json",
-              help="OKS sigmas, as for `bench score` (default: COCO-17 / CrowdPose-14 values by keypoint name).")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Bootstrap resamples (over images) for the 95% confidence intervals; 0 = none.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
-@click.option("--score-threshold", "count_threshold", type=float, default=0.0, show_default=True,
-              help="Predictions with score >= this count as people (counting matrix and PCK).")
+@scoring_options
 def run_command(method, checkpoint_path, config_path, weights, min_size, max_size, score_threshold, gt_path,
-                out_dir, images, flip, batch_size, workers, device, progress, name, sigmas, bootstrap, seed,
-                count_threshold):
+                out_dir, images, flip, batch_size, workers, device, progress, name, **scoring):
     """Predict a COCO-crowd file with a method, write COCO results and score them."""
     from benchmarks.methods import cli_errors, run_method
     with cli_errors():
@@ -125,8 +151,7 @@ def run_command(method, checkpoint_path, config_path, weights, min_size, max_siz
                              config=config_path, weights=weights, min_size=min_size, max_size=max_size,
                              score_threshold=score_threshold, flip=flip, batch_size=batch_size, workers=workers,
                              device=device, progress=progress,
-                             scoring={"method": name or method, "sigmas": sigmas, "bootstrap": bootstrap,
-                                      "seed": seed, "count_threshold": count_threshold})
+                             scoring={"method": name or method, **_scoring_kwargs(**scoring)})
         click.echo(f"{summary['people']} people in {summary['images']} images -> {summary['results']}")
         _echo_scores(summary["scores"], out_dir)
 
@@ -136,32 +161,15 @@ def run_command(method, checkpoint_path, config_path, weights, min_size, max_siz
               help="Ground-truth COCO keypoint file (COCO-crowd, CrowdPose or plain COCO).")
 @click.option("--results", "results_path", required=True, type=click.Path(dir_okay=False),
               help="The method's COCO keypoint results file (a JSON list of detections).")
-@click.option("--jitter", "jitter", multiple=True, metavar="LEVEL=GT,RESULTS",
-              help="Table 3: results on a jittered ground-truth variant (repeat per level, e.g. "
-                   "5=crowd_val_jitter5.json,res5.json); mapped back to the --gt crops and scored there.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for scores.json, report.md and its PNG plots.")
 @click.option("--name", "method", default=None, help="Method name in reports (default: the results file name).")
-@click.option("--sigmas", default=None, metavar="S1,..,SK|FILE.json",
-              help="OKS sigmas: K comma-separated numbers in the file's keypoint order, or a JSON file "
-                   "name -> sigma (default: COCO-17 / CrowdPose-14 values matched by keypoint name).")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Bootstrap resamples (over images) for the 95% confidence intervals; 0 = none.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
-@click.option("--score-threshold", "count_threshold", type=float, default=0.0, show_default=True,
-              help="Predictions with score >= this count as people (counting matrix and PCK).")
-@click.option("--count-max", "count_cap", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Counts at or above this share the last row/column of the counting matrix.")
-@click.option("--pck-alpha", type=click.FloatRange(min=0, min_open=True), default=0.2, show_default=True,
-              help="PCK threshold as a fraction of max(width, height) of the ground-truth box.")
-def score_command(gt_path, results_path, jitter, out_dir, method, sigmas, bootstrap, seed, count_threshold,
-                  count_cap, pck_alpha):
+@scoring_options
+def score_command(gt_path, results_path, out_dir, method, **scoring):
     """Score a keypoint results file: AP/AR, AP per people count, jitter, counting, PCK, CIs."""
     from benchmarks.scoring import score_and_report
 
-    s = score_and_report(gt_path, results_path, out_dir, jitter=list(jitter), seed=seed, bootstrap=bootstrap,
-                         sigmas=sigmas, count_threshold=count_threshold, count_cap=count_cap,
-                         pck_alpha=pck_alpha, method=method)
+    s = score_and_report(gt_path, results_path, out_dir, method=method, **_scoring_kwargs(**scoring))
     _echo_scores(s, out_dir)
 
 
@@ -169,8 +177,15 @@ def _echo_scores(s: dict, out_dir) -> None:
     """The short AP summary `bench score` and `bench run` print."""
     t1, ci = s["table1"]["stats"], s["table1"]["ap_ci"]
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    if s.get("crowdpose"):
+        click.echo("crowdposetools summary (--protocol crowdpose):")
+        for line in s["crowdpose"]["summary"]:
+            click.echo(line)
+        if s["crowdpose"]["buckets_note"]:
+            click.echo(s["crowdpose"]["buckets_note"])
     click.echo(f"{s['method']}: AP {fmt(t1['AP'])}" + (f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else "")
-               + f"  AP.5 {fmt(t1['AP.5'])}  AP.75 {fmt(t1['AP.75'])}  AR {fmt(t1['AR'])}")
+               + f"  AP.5 {fmt(t1['AP.5'])}  AP.75 {fmt(t1['AP.75'])}  AR {fmt(t1['AR'])}"
+               + f"  (protocol {s.get('protocol', 'coco')})")
     click.echo("AP by people: " + "  ".join(f"{b['label']}: {fmt(b['stats']['AP'])}" for b in s["table2"]["buckets"]))
     click.echo(f"wrote {out_dir}/scores.json and {out_dir}/report.md")
 
@@ -182,12 +197,49 @@ def _echo_scores(s: dict, out_dir) -> None:
 @click.option("--out", "out_md", required=True, type=click.Path(dir_okay=False),
               help="Markdown file to write, e.g. reports/NAME.md (plots go to reports/NAME_figures/).")
 @click.option("--title", default=None, help="Report title (default: lists the methods).")
-def report_command(runs, more_runs, out_md, title):
+@click.option("--protocol", type=click.Choice(["coco", "crowdpose"]), default=None,
+              help="Require every run to have been scored with this protocol (default: any; the report names "
+                   "the protocol of every number).")
+def report_command(runs, more_runs, out_md, title, protocol):
     """Put several scored runs side by side in the paper's table layouts, with the paper's own rows."""
     from benchmarks.report import write_comparison
 
     dirs = list(runs) + list(more_runs)
     if not dirs:
         raise click.UsageError("give at least one run folder: --runs DIR [DIR ...]")
-    path = write_comparison(dirs, out_md, title)
+    path = write_comparison(dirs, out_md, title, protocol)
     click.echo(f"wrote {path}")
+
+
+@main.command("analyze")
+@click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False),
+              help="Ground-truth COCO keypoint file (COCO-crowd, CrowdPose or plain COCO).")
+@click.option("--results", "results_path", required=True, type=click.Path(dir_okay=False),
+              help="The method's COCO keypoint results file (a JSON list of detections).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for analysis.json, analysis.md and its PNGs (error bars, galleries).")
+@click.option("--images", default=None, type=click.Path(file_okay=False),
+              help="Folder of the images the galleries draw on (default: a COCO-crowd file's own crops folder).")
+@click.option("--name", "method", default=None, help="Method name in the report (default: the results file name).")
+@click.option("--sigmas", default=None, metavar="S1,..,SK|FILE.json",
+              help="OKS sigmas, as for `bench score` (default: COCO-17 / CrowdPose-14 values by keypoint name).")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples (over images) for the intervals of the error-type shares; 0 = none.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
+@click.option("--gallery", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Worst and best images per people-count bucket in the galleries; 0 = no galleries.")
+def analyze_command(gt_path, results_path, out_dir, images, method, sigmas, bootstrap, seed, gallery):
+    """Which errors a method makes (good / jitter / inversion / swap / miss keypoints, background
+    false positives and negatives, scoring), per people-count and crowd-index bucket, the AP each
+    costs, and galleries of the worst and best images."""
+    from benchmarks.analysis.report import write_analysis
+
+    a = write_analysis(gt_path, results_path, out_dir, images=images, sigmas=sigmas, bootstrap=bootstrap,
+                       seed=seed, method=method, gallery=gallery)
+    f = a["overall"]["keypoint_errors"]["fractions"]
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    click.echo(f"{a['method']}: " + "  ".join(f"{t} {pct(v)}" for t, v in f.items()))
+    b = a["overall"]["background"]
+    click.echo(f"false positives {b['false_positives']}/{b['detections']}  false negatives "
+               f"{b['false_negatives']}/{b['people']}")
+    click.echo(f"wrote {out_dir}/analysis.json and {out_dir}/analysis.md")

@@ -17,6 +17,7 @@ import numpy as np
 from cococrowd.cocofile import CocoFormatError, atomic_output, read_json, write_bytes, write_json
 
 from .scoring import paper
+from .scoring.protocol import BUCKET_LABELS, OFFICIAL_STATS, PROTOCOLS
 from .scoring.score import SCORES_FORMAT
 
 STATS = paper.STATS
@@ -201,12 +202,52 @@ def plot_jitter(runs, path: Path) -> None:
 
 # ---------------------------------------------------------------- markdown
 
+def protocol_of(s: dict) -> str:
+    """The protocol that produced a run's numbers (scores.json before --protocol: coco)."""
+    return s.get("protocol", "coco")
+
+
+_PROTOCOL_TEXT = {
+    "coco": "pycocotools keypoint semantics (OKS with per-keypoint sigmas, ground-truth area from the file, else "
+            "box w x h; area ranges all/medium/large; iscrowd and unlabelled people ignored)",
+    "crowdpose": "CrowdPose's own evaluation, crowdposetools (as pycocotools, but every ground-truth area, for the "
+                 "OKS scale and the area ranges, is 0.53 x box w x h; the file's `area` is not read)",
+}
+
+
 def _table1(runs, with_paper: bool) -> str:
-    rows = [[name] + [_f(s["table1"]["stats"][k]) for k in STATS] + [_ci(s["table1"]["ap_ci"]) or "n/a"]
-            for name, s in runs]
+    rows = [[name] + [_f(s["table1"]["stats"][k]) for k in STATS]
+            + [_ci(s["table1"]["ap_ci"]) or "n/a", protocol_of(s)] for name, s in runs]
     if with_paper:
-        rows += [[f"{m} {PAPER}"] + [_f(v) for v in vals] + [""] for m, vals in paper.TABLE1.items()]
-    return _table(["Method"] + list(STATS) + ["AP 95% CI"], rows)
+        rows += [[f"{m} {PAPER}"] + [_f(v) for v in vals] + ["", "the paper's"] for m, vals in paper.TABLE1.items()]
+    return _table(["Method"] + list(STATS) + ["AP 95% CI", "Protocol"], rows)
+
+
+def _crowdpose_official(runs) -> str:
+    """crowdposetools' numbers as it prints them, then the unrounded values with bootstrap CIs."""
+    header = ["Method", "Values"] + [k.replace("(", " ").rstrip(")") for k in OFFICIAL_STATS]
+    rows, notes, blocks = [], [], []
+    for name, s in runs:
+        c = s["crowdpose"]
+        rows.append([name, "crowdposetools (as printed)"]
+                    + ["n/a" if c["printed"][k] is None else c["printed"][k] for k in OFFICIAL_STATS])
+        t1 = s["table1"]["stats"]
+        buckets = {b["label"]: b for b in (s.get("crowd_index") or {}).get("buckets", [])}
+        def full(v, ci=None) -> str:
+            return _f(v, 6) + (f" {_ci(ci)}" if ci else "")
+        unrounded = [full(t1["AP"], s["table1"]["ap_ci"])] + [full(t1[k]) for k in ("AP.5", "AP.75", "AR", "AR.5",
+                                                                                   "AR.75")]
+        unrounded += [full(buckets[b]["stats"]["AP"], buckets[b]["ap_ci"]) if b in buckets else "n/a"
+                      for b in BUCKET_LABELS]
+        rows.append([f"{name}", "unrounded (6 places) [95% CI]"] + unrounded)
+        if c["buckets_note"]:
+            notes.append(f"{name}: {c['buckets_note']}.")
+        blocks += [f"{name}:", "", "```", *c["summary"], "```", ""]
+    text = _table(header, rows)
+    if notes:
+        text += "\n\n" + " ".join(notes)
+    return text + "\n\ncrowdposetools' own printout (it labels the easy/medium/hard lines " \
+                  "\"Average Recall (AR)\"; they hold AP):\n\n" + "\n".join(blocks)
 
 
 def _bucket_table(runs, key: str, paper_rows: dict | None) -> str:
@@ -298,7 +339,10 @@ def _inputs(runs) -> str:
         rows.append([name, f"`{Path(g['path']).name}` ({g['sha256'][:12]})", str(g["images"]), str(g["people"]),
                      f"`{Path(r['path']).name}` ({r['sha256'][:12]})", str(r["detections"]),
                      s["settings"]["sigmas"]["source"]])
-    text = _table(["Method", "Ground truth", "Images", "People", "Results", "Detections", "OKS sigmas"], rows)
+    for row, (_, s) in zip(rows, runs):
+        row.append(protocol_of(s))
+    text = _table(["Method", "Ground truth", "Images", "People", "Results", "Detections", "OKS sigmas",
+                   "Protocol"], rows)
     if len({s["inputs"]["gt"]["sha256"] for _, s in runs}) > 1:
         text += ("\n\n**Warning: these runs were scored on different ground-truth files; "
                  "their numbers are not comparable.**")
@@ -324,14 +368,30 @@ def render(runs: list[tuple[str, dict]], fig_dir: Path, md_dir: Path, title: str
         return Path(os.path.relpath(fig_dir / name, md_dir)).as_posix()
 
     s0 = runs[0][1]
+    protocols = sorted({protocol_of(s) for _, s in runs})
+    if len(protocols) > 1:                    # every row then names its protocol
+        runs = [(f"{name} [{protocol_of(s)}]", s) for name, s in runs]
+        scored = ("Runs were scored under different protocols (the protocol is in each row's name and in the "
+                  "Protocol columns); numbers of different protocols are not comparable. "
+                  + " ".join(f"`{p}`: {_PROTOCOL_TEXT[p]}." for p in protocols))
+    else:
+        scored = f"Scored by `bench score --protocol {protocols[0]}`: {_PROTOCOL_TEXT[protocols[0]]}."
     out = [f"# {title}", "",
-           "Scored by `bench score` with pycocotools keypoint semantics (OKS with per-keypoint sigmas, "
-           f"maxDets {s0['settings']['max_dets']}, area ranges all/medium/large, iscrowd and unlabelled people "
-           "ignored). 95% confidence intervals: percentile bootstrap over images "
+           f"{scored} maxDets {s0['settings']['max_dets']}. Every number below comes from that protocol. "
+           "95% confidence intervals: percentile bootstrap over images "
            f"({_bootstrap_settings(runs)}). Rows marked {PAPER} are the numbers published "
            "in the paper, copied as printed; they were measured on the authors' COCO-crowd split, not on these files.",
            "", "## Inputs", "", _inputs(runs), "",
            "## Table 1: keypoint AP / AR", "", _table1(runs, True), ""]
+
+    official = [(n, s) for n, s in runs if s.get("crowdpose")]
+    if official:
+        out += ["## CrowdPose official numbers (`--protocol crowdpose`)", "",
+                "AP, AR and AP easy / medium / hard (images with crowdIndex < 0.2, 0.2-0.8, >= 0.8, each bucket "
+                "re-evaluated on its own images) exactly as crowdposetools reports them: 3 decimals, the bucket "
+                "APs first rounded to 4 places as crowdposetools does, -1.000 where it has nothing to score. "
+                "Below each row: the same numbers unrounded, with 95% bootstrap CIs for the APs.", "",
+                _crowdpose_official(official), ""]
 
     plot_bucket_ap(runs, fig_dir / "bucket_ap.png", "table2", paper.TABLE2)
     src = s0["table2"]["source"]
@@ -407,14 +467,21 @@ def load_run(run_dir) -> dict:
     return scores
 
 
-def write_comparison(run_dirs, out_md, title: str | None = None) -> Path:
-    """Several scored runs side by side; PNGs go to ``<out_md stem>_figures/``."""
+def write_comparison(run_dirs, out_md, title: str | None = None, protocol: str | None = None) -> Path:
+    """Several scored runs side by side; PNGs go to ``<out_md stem>_figures/``.
+    protocol: when given, every run must have been scored with it (checked before anything is written)."""
     if not run_dirs:
         raise ValueError("give at least one run folder (--runs DIR ...)")
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise ValueError(f"--protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
     out_md = Path(out_md)
     runs, seen = [], {}
     for d in run_dirs:
         s = load_run(d)
+        if protocol is not None and protocol_of(s) != protocol:
+            raise CocoFormatError(Path(d) / "scores.json", "protocol",
+                                  f"scored with {protocol_of(s)!r}, this report is for {protocol!r} "
+                                  f"(re-score: bench score --protocol {protocol} ... --out {d})")
         name = s.get("method") or Path(d).name
         if name in seen:
             name = f"{name} ({Path(d).name})"
