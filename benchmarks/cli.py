@@ -167,7 +167,7 @@ def run_command(method, checkpoint_path, config_path, weights, min_size, max_siz
 @scoring_options
 def score_command(gt_path, results_path, out_dir, method, **scoring):
     """Score a keypoint results file: AP/AR, AP per people count, jitter, counting, PCK, CIs."""
-    from benchmarks.scoring import score_and_report
+    from benchmarks.evaluate import score_and_report
 
     s = score_and_report(gt_path, results_path, out_dir, method=method, **_scoring_kwargs(**scoring))
     _echo_scores(s, out_dir)

@@ -7,7 +7,7 @@ this process and on the same files:
 
   reference  pycocotools: COCO(gt), loadRes(results), COCOeval(..., "keypoints")
              evaluate + accumulate + summarize
-  bench      benchmarks.scoring.score_and_report: loading and validation,
+  bench      benchmarks.evaluate.score_and_report: loading and validation,
              Table 1, five people buckets, three crowd-index buckets, counting,
              PCK, 1000-resample bootstrap CIs for AP and every bucket AP, and
              scores.json + report.md + PNG plots
@@ -129,7 +129,8 @@ def run_pycocotools(gt_path: Path, res_path: Path):
 
 
 def run_bench(gt_path: Path, res_path: Path, out_dir: Path, bootstrap: int, report: bool):
-    from benchmarks.scoring import score_and_report, score_files
+    from benchmarks.evaluate import score_and_report
+    from benchmarks.scoring import score_files
 
     t0 = time.perf_counter()
     if report:

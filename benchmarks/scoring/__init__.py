@@ -1,21 +1,22 @@
 """Crowd-pose scoring of any COCO keypoint results file (``bench score``).
 
 ``score_files(gt, results, ...)`` returns every number as a JSON-serialisable
-dict; ``score_and_report(gt, results, out_dir, ...)`` also writes
-``out_dir/scores.json`` and ``out_dir/report.md`` with PNG plots.
+dict. Writing scores.json and report.md is :func:`benchmarks.evaluate.score_and_report`,
+one layer up.
 """
 from __future__ import annotations
 
 from .score import score_files
 
 
-def score_and_report(gt_path, results_path, out_dir, **kw) -> dict:
-    """:func:`score_files`, then ``out_dir/scores.json`` and ``out_dir/report.md`` (+ PNGs)."""
-    from ..report import write_run  # matplotlib only when a report is wanted
+def __getattr__(name: str):
+    # the old import path, for callers not yet moved to benchmarks.evaluate (benchmarks/methods.py);
+    # resolved only when asked for, so importing scoring never loads the report
+    if name == "score_and_report":
+        from ..evaluate import score_and_report
 
-    scores = score_files(gt_path, results_path, **kw)
-    write_run(scores, out_dir)
-    return scores
+        return score_and_report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["score_files", "score_and_report"]
+__all__ = ["score_files"]
