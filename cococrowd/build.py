@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
 from . import SYNTH_CONTRIBUTOR, __version__
-from .cocofile import (CocoFormatError, ValidatedDataset, check_keypoints, dump_json, gc_paused, load_keypoint_file,
-                       write_bytes, write_json)
+from .cocofile import (CocoFormatError, ValidatedDataset, check_keypoints, check_name, check_replaceable_dir,
+                       dump_json, gc_paused, load_keypoint_file, write_bytes, write_json)
 from .crops import cut_crops, missing_sources, replace_dir
 from .overlap import components, crowd_pairs, expand_ranges
 from .regions import (area_without_mask, boxes_to_crops, clip_polygon_sets, keypoints_to_crops, polygons_area,
@@ -227,11 +226,15 @@ def source_paths(split: str | None, coco_root: str | Path | None,
     if annotations is not None:
         if coco_root is not None:
             raise ValueError("give either --coco-root (with --split) or --annotations (with --images), not both")
-        if split is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", split):
-            raise ValueError(f"--split {split!r}: with --annotations it names the outputs, so use letters, "
-                             "digits, '_', '-' or '.'")
         ann = Path(annotations)
+        if split is not None:
+            check_name(split, "--split")  # with --annotations it names the outputs
         name = split or ann.stem.removeprefix("person_keypoints_")
+        try:
+            check_name(name, "--split")
+        except ValueError:
+            raise ValueError(f"{ann}: its name gives the outputs the name {name!r}, which cannot be a folder "
+                             "name; pass --split NAME (letters, digits, '_', '-', '.')") from None
         return ann, (Path(images) if images is not None else None), name
     if split is None or coco_root is None:
         raise ValueError("give --split and --coco-root (standard COCO layout), or --annotations FILE [--images DIR]")
@@ -248,10 +251,11 @@ def source_paths(split: str | None, coco_root: str | Path | None,
 def check_outputs(out: Path, name: str, img_dir: Path | None, no_images: bool) -> None:
     """Refuse, before any work, outputs that cannot be written or would
     destroy inputs (``--out`` at the COCO root would replace SPLIT/ with crops)."""
-    for path, what in ((out, "--out"), (out / "annotations", "its annotations folder"),
-                       (out / name, "its crops folder")):
+    for path, what in ((out, "--out"), (out / "annotations", "its annotations folder")):
         if path.exists() and not path.is_dir():
             raise FileExistsError(f"{path}: is a file, but {what} must be a folder")
+    if not no_images:
+        check_replaceable_dir(out / name, "the crops folder")
     if img_dir is not None and not no_images:
         crops, src = (out / name).resolve(), img_dir.resolve()
         if crops == src or src.is_relative_to(crops) or crops.is_relative_to(src):

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -142,6 +143,50 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return Path(path)
 
 
+# ---------------------------------------------------------------- paths
+# The one owner of "a path from an input file or option stays inside its folder".
+
+def path_problem(value: Any) -> str | None:
+    """Why ``value`` is not a relative path that stays inside the folder it is read
+    from (None when it is): absolute, a '..' part, a NUL byte."""
+    if not isinstance(value, str) or not value:
+        return f"must be a non-empty string, got {value!r}"
+    if "\0" in value:
+        return f"{value!r} holds a NUL byte"
+    if value.startswith("/") or re.match(r"[A-Za-z]:[\\/]", value):
+        return f"{value!r} is an absolute path; it must be relative to its image folder"
+    if ".." in re.split(r"[\\/]", value):
+        return f"{value!r} has a '..' part that leaves its image folder"
+    return None
+
+
+def check_inside_path(value: Any, source: str | os.PathLike, where: str) -> str:
+    """``value`` (``where`` in ``source``) as a path inside its folder, or a :class:`CocoFormatError`."""
+    problem = path_problem(value)
+    if problem is not None:
+        raise CocoFormatError(source, where, problem)
+    return value
+
+
+def check_name(value: str, option: str) -> str:
+    """An option value that becomes one file or folder name: one plain part, not hidden
+    (staging folders are hidden), no separator, never '.' or '..'."""
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", value or ""):
+        raise ValueError(f"{option} {value!r}: it becomes part of a file name, so use letters, digits, '_', '-' "
+                         "or '.' (not first), no '/'")
+    return value
+
+
+def check_replaceable_dir(path: Path, what: str) -> None:
+    """A folder that an output replaces whole must be a real folder or absent: a symbolic link
+    would have its target's files (or the link alone) replaced."""
+    if path.is_symlink():
+        raise FileExistsError(f"{path}: is a symbolic link, but {what} is replaced whole, so it must be a real "
+                              "folder; remove the link or choose another output folder")
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path}: is a file, but {what} must be a folder")
+
+
 # ---------------------------------------------------------------- validation
 
 @dataclass
@@ -222,8 +267,7 @@ def _check_image(img: Any, i: int, source: str) -> None:
         v = img[key]
         if not _is_number(v) or not math.isfinite(v) or v <= 0:
             raise CocoFormatError(source, f"{where}.{key}", f"must be a positive number, got {v!r}")
-    if not isinstance(img["file_name"], str) or not img["file_name"]:
-        raise CocoFormatError(source, f"{where}.file_name", "must be a non-empty string")
+    check_inside_path(img["file_name"], source, f"{where}.file_name")
 
 
 def check_bbox(bbox: Any, where: str, source: str) -> None:
@@ -259,8 +303,10 @@ def check_keypoints(kps: Any, k: int, where: str, source: str) -> None:
 def _images_ok(images: list) -> bool:
     """Vectorised :func:`_check_image` that only says yes or no."""
     try:
+        # '..' anywhere or a leading '/' sends the name to the precise check_inside_path
         if not all(type(im) is dict and type(im["id"]) is int and type(im["file_name"]) is str
-                   and im["file_name"] for im in images):
+                   and im["file_name"] and ".." not in im["file_name"] and im["file_name"][0] != "/"
+                   and "\0" not in im["file_name"] and ":" not in im["file_name"] for im in images):
             return False
         wh = np.array([(im["width"], im["height"]) for im in images], dtype=np.float64).reshape(-1, 2)
         return bool(np.isfinite(wh).all() and (wh > 0).all()) and all(

@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from .cocofile import staging_dir
+from .cocofile import check_replaceable_dir, staging_dir
 
 
 class ImageFileError(FileNotFoundError):
@@ -78,6 +78,11 @@ def cut_crops(images: list[dict], source_dir: Path, out_dir: Path, workers: int 
 
 def replace_dir(stage: Path, out_dir: Path) -> None:
     """Put a filled staging folder in place of ``out_dir``."""
+    try:  # checked before any work too; again here in case a link appeared meanwhile
+        check_replaceable_dir(out_dir, "the crops folder")
+    except FileExistsError:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(stage, out_dir)

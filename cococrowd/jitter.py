@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .cocofile import CocoFormatError, atomic_output, dump_json, read_json, validate_keypoint_dataset, write_json
+from .cocofile import (CocoFormatError, atomic_output, check_replaceable_dir, dump_json, read_json,
+                       validate_keypoint_dataset, write_json)
 from .crops import missing_sources, write_crops
 from .regions import to_crop
 from .split import check_crowd_file, rebased_image_dir
@@ -175,6 +176,10 @@ def run_jitter(in_file: str | os.PathLike, levels: list[int], *, seed: int = 0,
     sizes = source_sizes(data, path, src_dir)
     out_dir = Path(out_dir) if out_dir is not None else path.parent
     name = path.stem.removeprefix("crowd_")
+    if not no_images:  # before any work: each level's crops folder is replaced whole
+        for px in levels:
+            if px:
+                check_replaceable_dir(_crops_root(out_dir) / f"{name}_jitter{px}", "the crops folder")
     results = []
     for px in levels:
         json_path = out_dir / f"{path.stem}_jitter{px}.json"

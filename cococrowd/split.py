@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cocofile import CocoFormatError, atomic_output, dump_json, read_json
+from .cocofile import CocoFormatError, atomic_output, check_inside_path, check_name, dump_json, read_json
 
 REQUIRED_IMAGE_FIELDS = ("source_image_id", "crop_box", "num_people")
 
@@ -29,6 +29,8 @@ def check_crowd_file(data, source) -> None:
             if key not in im:
                 raise CocoFormatError(source, f"images[{n}].{key}",
                                       "missing key: not a COCO-crowd file (make one with `cococrowd build`)")
+        if "source_file_name" in im:  # read from the source image folder by jitter and training
+            check_inside_path(im["source_file_name"], source, f"images[{n}].source_file_name")
 
 
 def rebased_image_dir(data: dict, from_dir: Path, to_dir: Path) -> str | None:
@@ -74,6 +76,8 @@ def run_split(path: str | Path, *, fraction: float = 0.5, seed: int = 0, names=(
     path = Path(path)
     if len(names) != 2 or names[0] == names[1]:
         raise ValueError(f"--names needs two different names, got {list(names)}")
+    for name in names:
+        check_name(name, "--names")
     data = read_json(path)
     check_crowd_file(data, path)
     halves = split_crowd(data, fraction=fraction, seed=seed, names=names)

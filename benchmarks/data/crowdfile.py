@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from cococrowd.cocofile import CocoFormatError, check_keypoints, load_keypoint_file
+from cococrowd.cocofile import CocoFormatError, check_inside_path, check_keypoints, load_keypoint_file
 
 FORMAT_HINT = "is this a COCO-crowd file written by `cococrowd build`? (see docs/coco-crowd-format.md)"
 
@@ -169,8 +169,7 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True,
         if need_sources:
             crop_box = _crop_box(img, i, source)
             src_name = _require(img, "source_file_name", f"images[{i}]", source)
-            if not isinstance(src_name, str) or not src_name:
-                raise CocoFormatError(source, f"images[{i}].source_file_name", f"must be a file name, got {src_name!r}")
+            check_inside_path(src_name, source, f"images[{i}].source_file_name")
         images.append(CrowdImage(
             id=img["id"], position=i, crop_path=(crops_dir / img["file_name"]) if crops_dir is not None else None,
             source_path=(sources_dir / src_name) if (sources_dir is not None and src_name) else None,

@@ -212,5 +212,5 @@ def test_any_output_name_with_annotations(tmp_path):
     ann = root / "annotations" / "person_keypoints_train2014.json"
     run_build(annotations=ann, split="trainval", out=tmp_path / "o", no_images=True, progress=False)
     assert (tmp_path / "o" / "annotations" / "crowd_trainval.json").is_file()
-    with pytest.raises(ValueError, match="names the outputs"):
+    with pytest.raises(ValueError, match="--split '../x': it becomes part of a file name"):
         run_build(annotations=ann, split="../x", out=tmp_path / "o", no_images=True, progress=False)
