@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +90,11 @@ def plan_regions(ds: ValidatedDataset, pos: np.ndarray, boxes: np.ndarray, ann_i
     return RegionPlan(img, crops, sizes, ann[out], owner[out], member[out])
 
 
+def crop_file_name(source_image_id: int, nth: int) -> str:
+    """The crop of the ``nth`` region (from 0) of a source image: unique per region."""
+    return f"{source_image_id:012d}_{nth}.png"
+
+
 def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
                 source_split: str | None = None, source_images: str | None = None,
                 image_dir: str | None = None) -> BuildResult:
@@ -106,6 +110,8 @@ def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
     plan = plan_regions(ds, pos, boxes, ann_ids, people[flat], sizes, margin)
 
     images: list[dict] = []
+    # crop names come from the unique source image id (12 digits, as COCO's own file names), never
+    # the file name: seqA/000000.jpg and seqB/000000.jpg must not share a crop
     per_image_count: dict[int, int] = {}  # regions so far per source image, for file names
     for img_pos, crop, size in zip(plan.image_pos.tolist(), plan.crops.tolist(), plan.sizes.tolist()):
         src = ds.images[img_pos]
@@ -113,7 +119,7 @@ def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
         per_image_count[src["id"]] = nth + 1
         images.append({
             "id": len(images) + 1,
-            "file_name": f"{os.path.splitext(os.path.basename(src['file_name']))[0]}_{nth}.png",
+            "file_name": crop_file_name(src["id"], nth),
             "width": crop[2], "height": crop[3],
             "source_image_id": src["id"], "source_file_name": src["file_name"],
             "source_width": src["width"], "source_height": src["height"],

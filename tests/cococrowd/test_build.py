@@ -230,3 +230,46 @@ def test_groups_equal_brute_force_on_the_synthetic_world(tmp_path):
     expected = brute_force_groups(data)
     assert len(expected) > 20 and max(len(g) for g in expected) >= 4
     assert built_groups(crowd) == expected
+
+
+def _video_world(root):
+    """Two sequences whose frames share basenames (seqA/000000.png, seqB/000000.png), each frame
+    with overlapping pairs of people placed differently, so every crop has its own box."""
+    rng = np.random.default_rng(11)
+    images, anns = [], []
+    boxes = {1: [[[10, 10, 40, 60], [20, 15, 40, 60]]],                    # seqA/000000: one pair
+             2: [[[50, 20, 30, 50], [55, 25, 30, 50]], [[5, 70, 20, 30], [8, 72, 20, 30]]],  # seqB/000000: two
+             3: [[[90, 40, 50, 70], [95, 45, 45, 60]]]}                     # seqB/000001
+    names = {1: "seqA/000000.png", 2: "seqB/000000.png", 3: "seqB/000001.png"}
+    for image_id, groups in boxes.items():
+        images.append({"id": image_id, "file_name": names[image_id], "width": 160, "height": 120})
+        for pair in groups:
+            for box in pair:
+                anns.append(person(len(anns) + 1, image_id, box, rng))
+    data = {"images": images, "annotations": anns, "categories": random_world(n_images=1)["categories"]}
+    (root / "images" / "seqA").mkdir(parents=True)
+    (root / "images" / "seqB").mkdir()
+    for im in images:
+        Image.fromarray(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(root / "images" / im["file_name"])
+    (root / "video.json").write_text(json.dumps(data))
+    return root / "video.json", root / "images"
+
+
+def test_repeated_basenames_in_subfolders_give_one_crop_per_region(tmp_path):
+    ann, images = _video_world(tmp_path)
+    outs = []
+    for workers in (1, 3):
+        out = tmp_path / f"out{workers}"
+        run_build(annotations=ann, images=images, out=out, workers=workers, progress=False)
+        outs.append(out)
+        crowd = json.loads((out / "annotations" / "crowd_video.json").read_text())
+        assert len(crowd["images"]) == 4                                   # 1 + 2 + 1 pairs
+        names = [im["file_name"] for im in crowd["images"]]
+        assert len(set(names)) == 4 and sorted(p.name for p in (out / "video").iterdir()) == sorted(names)
+        # the documented name: source image id in 12 digits, then the region's number in that image
+        assert names == ["000000000001_0.png", "000000000002_0.png", "000000000002_1.png", "000000000003_0.png"]
+        sizes = {(im["width"], im["height"]) for im in crowd["images"]}
+        assert len(sizes) == 4                                             # a collision would show here
+        assert_crops_equal_source(crowd, out / "video", images)
+    for rel in sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file()):
+        assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
