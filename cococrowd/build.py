@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from . import SYNTH_CONTRIBUTOR, __version__
-from .cocofile import (CocoFormatError, ValidatedDataset, check_keypoints, check_name, check_replaceable_dir,
-                       dump_json, gc_paused, load_keypoint_file, write_bytes, write_json)
+from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, check_name, check_replaceable_dir,
+                       dump_json, gc_paused, keypoint_array, load_keypoint_file, write_bytes, write_json)
 from .crops import cut_crops, missing_sources, replace_dir
 from .overlap import components, crowd_pairs, expand_ranges
 from .regions import (area_without_mask, boxes_to_crops, clip_polygon_sets, keypoints_to_crops, polygons_area,
@@ -174,14 +174,7 @@ def _move_annotations(ds: ValidatedDataset, anns: list[dict], plan: RegionPlan, 
         return []
     k = ds.schema.num_keypoints
     src = [anns[p] for p in plan.ann.tolist()]
-    try:
-        kps = np.array([a["keypoints"] for a in src]).reshape(len(src), k, 3)
-        ok = np.isfinite(kps).all() and np.isin(kps[..., 2], (0, 1, 2)).all()
-    except (ValueError, TypeError):
-        ok = False
-    if not ok:  # name the culprit
-        for a in src:
-            check_keypoints(a["keypoints"], k, f"{_json_path(ds, a)}.keypoints", ds.source)
+    kps = keypoint_array(src, k, ds.source, lambda: annotation_paths(ds.data, src))
     crops = plan.crops[plan.owner]
     moved, nkp = keypoints_to_crops(kps, crops[:, :2], crops[:, 2:])
     moved = moved.reshape(len(src), 3 * k).tolist()

@@ -300,6 +300,36 @@ def check_keypoints(kps: Any, k: int, where: str, source: str) -> None:
             raise CocoFormatError(source, f"{where}[{j}]", f"visibility flag must be 0, 1 or 2, got {v!r}")
 
 
+def annotation_paths(data: dict, anns: list) -> list[str]:
+    """``annotations[i]`` of each of ``anns`` in ``data`` (for error messages: one pass)."""
+    position = {id(a): i for i, a in enumerate(data["annotations"])}
+    return [f"annotations[{position[id(a)]}]" for a in anns]
+
+
+def keypoint_array(anns: list, k: int, source: str, json_paths) -> np.ndarray:
+    """(N, K, 3) keypoints of ``anns`` (ints stay ints, so outputs keep their bytes), every value
+    checked as :func:`check_keypoints` does: vectorised, then (on any doubt) per annotation, named
+    by ``json_paths()`` (called only then: it costs a pass over the file)."""
+    try:
+        raw = np.array([a["keypoints"] for a in anns])
+        if raw.dtype.kind in "iuf" and raw.shape == (len(anns), 3 * k):  # strings must not become numbers
+            kps = raw.reshape(len(anns), k, 3)
+            if np.isfinite(kps).all() and np.isin(kps[..., 2], (0, 1, 2)).all():
+                return kps
+    except (ValueError, TypeError, OverflowError, KeyError):
+        pass
+    for a, where in zip(anns, json_paths()):
+        if not isinstance(a, dict) or "keypoints" not in a:
+            raise CocoFormatError(source, f"{where}.keypoints", "missing key")
+        check_keypoints(a["keypoints"], k, f"{where}.keypoints", source)
+        try:  # an integer beyond float range passes check_keypoints but not float()
+            [float(v) for v in a["keypoints"]]
+        except OverflowError:
+            raise CocoFormatError(source, f"{where}.keypoints", "holds a number too large for a float") from None
+    raw = np.array([a["keypoints"] for a in anns])
+    return (raw if raw.dtype.kind in "iuf" else raw.astype(np.float64)).reshape(len(anns), k, 3)
+
+
 def _images_ok(images: list) -> bool:
     """Vectorised :func:`_check_image` that only says yes or no."""
     try:

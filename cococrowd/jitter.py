@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .cocofile import (CocoFormatError, atomic_output, check_replaceable_dir, dump_json, read_json,
-                       validate_keypoint_dataset, write_json)
+from .cocofile import CocoFormatError, atomic_output, check_replaceable_dir, dump_json, read_json, write_json
 from .crops import missing_sources, write_crops
 from .regions import to_crop
 from .split import check_crowd_file, rebased_image_dir
@@ -84,8 +83,7 @@ def move_annotation(ann: dict, base: list[int], jittered: list[int], k: int) -> 
 def load_base(path: Path) -> tuple[dict, int]:
     """A COCO-crowd file that has not been jittered yet, and its K."""
     data = read_json(path)
-    check_crowd_file(data, path)
-    k = validate_keypoint_dataset(data, path).schema.num_keypoints
+    k = check_crowd_file(data, path).schema.num_keypoints
     info = data.get("crowd_info") or {}
     if info.get("jitter_px"):
         raise CocoFormatError(path, "crowd_info.jitter_px",

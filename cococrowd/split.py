@@ -12,25 +12,37 @@ from pathlib import Path
 
 import numpy as np
 
-from .cocofile import CocoFormatError, atomic_output, check_inside_path, check_name, dump_json, read_json
+from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, atomic_output, check_inside_path, check_name,
+                       dump_json, keypoint_array, read_json, validate_keypoint_dataset)
 
 REQUIRED_IMAGE_FIELDS = ("source_image_id", "crop_box", "num_people")
 
 
-def check_crowd_file(data, source) -> None:
-    """A COCO-crowd file: COCO keys plus the per-image crowd fields."""
-    if not isinstance(data, dict):
-        raise CocoFormatError(source, "", "top level must be a JSON object")
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(data.get(key), list):
-            raise CocoFormatError(source, key, "missing or not a list")
+def check_crowd_file(data, source) -> ValidatedDataset:
+    """A COCO-crowd file: a COCO keypoint file as `build` validates its input (every keypoint
+    value too: all annotations are copied), plus the per-image crowd fields."""
+    ds = validate_keypoint_dataset(data, source)
+    keypoint_array(ds.annotations, ds.schema.num_keypoints, ds.source,
+                   lambda: annotation_paths(data, ds.annotations))
+    info = data.get("crowd_info")
+    if info is not None and not isinstance(info, dict):
+        raise CocoFormatError(source, "crowd_info", f"must be an object, got {type(info).__name__}")
+    image_dir = (info or {}).get("image_dir")
+    if image_dir is not None and (not isinstance(image_dir, str) or not image_dir):
+        raise CocoFormatError(source, "crowd_info.image_dir", f"must be a folder path or null, got {image_dir!r}")
     for n, im in enumerate(data["images"]):
-        for key in ("id",) + REQUIRED_IMAGE_FIELDS:
+        for key in REQUIRED_IMAGE_FIELDS:
             if key not in im:
                 raise CocoFormatError(source, f"images[{n}].{key}",
                                       "missing key: not a COCO-crowd file (make one with `cococrowd build`)")
+        # split sorts by source_image_id and sums num_people
+        if type(im["source_image_id"]) is not int:
+            raise CocoFormatError(source, f"images[{n}].source_image_id", f"must be an integer, got {im['source_image_id']!r}")
+        if type(im["num_people"]) is not int or im["num_people"] < 0:
+            raise CocoFormatError(source, f"images[{n}].num_people", f"must be an integer >= 0, got {im['num_people']!r}")
         if "source_file_name" in im:  # read from the source image folder by jitter and training
             check_inside_path(im["source_file_name"], source, f"images[{n}].source_file_name")
+    return ds
 
 
 def rebased_image_dir(data: dict, from_dir: Path, to_dir: Path) -> str | None:
