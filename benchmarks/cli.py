@@ -111,9 +111,9 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 
 @main.command("run")
 @click.option("--method", default="ours", show_default=True,
-              help="Registered method (benchmarks.methods): 'ours' (the sequential model, needs --checkpoint) or "
-                   "'oracle' (the dataset's own targets for --config through the same prediction path: the AP "
-                   "ceiling of that target encoding and read-out).")
+              help="Registered method (benchmarks.methods): 'ours' (the sequential model, needs --checkpoint), "
+                   "'maskrcnn' (torchvision Keypoint R-CNN, --weights) or 'oracle' (the dataset's own targets for "
+                   "--config through the same prediction path: the AP ceiling of that target encoding and read-out).")
 @click.option("--checkpoint", "checkpoint_path", default=None, type=click.Path(dir_okay=False),
               help="Checkpoint written by `bench train` (e.g. RUN/checkpoints/last.pt); --method ours.")
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
@@ -141,9 +141,13 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 @click.option("--device", default=None, help="cpu, cuda or cuda:N; default CUDA when present.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
 @click.option("--name", default=None, help="Method name in scores.json and reports (default: --method).")
+@click.option("--analyze/--no-analyze", "analyze", default=True, show_default=True,
+              help="Also write `bench analyze`'s error diagnosis (analysis.json, analysis.md, galleries) into --out.")
+@click.option("--gallery", type=click.IntRange(min=0), default=4, show_default=True,
+              help="With --analyze: worst and best images per people-count bucket in the galleries; 0 = none.")
 @scoring_options
 def run_command(method, checkpoint_path, config_path, weights, min_size, max_size, score_threshold, gt_path,
-                out_dir, images, flip, batch_size, workers, device, progress, name, **scoring):
+                out_dir, images, flip, batch_size, workers, device, progress, name, analyze, gallery, **scoring):
     """Predict a COCO-crowd file with a method, write COCO results and score them."""
     from benchmarks.methods import cli_errors, run_method
     with cli_errors():
@@ -151,9 +155,13 @@ def run_command(method, checkpoint_path, config_path, weights, min_size, max_siz
                              config=config_path, weights=weights, min_size=min_size, max_size=max_size,
                              score_threshold=score_threshold, flip=flip, batch_size=batch_size, workers=workers,
                              device=device, progress=progress,
-                             scoring={"method": name or method, **_scoring_kwargs(**scoring)})
+                             scoring={"method": name or method, **_scoring_kwargs(**scoring)},
+                             analyze={"sigmas": scoring["sigmas"], "bootstrap": scoring["bootstrap"],
+                                      "seed": scoring["seed"], "gallery": gallery} if analyze else None)
         click.echo(f"{summary['people']} people in {summary['images']} images -> {summary['results']}")
         _echo_scores(summary["scores"], out_dir)
+        if analyze:
+            click.echo(f"wrote {out_dir}/analysis.json and {out_dir}/analysis.md")
 
 
 @main.command("score")

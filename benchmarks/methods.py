@@ -72,9 +72,10 @@ class SeqPoseMethod:
 
 
 def run_method(name: str, gt_path: str | Path, out_dir: str | Path, *, images: str | Path | None = None,
-               score: bool = True, scoring: dict | None = None, **options) -> dict:
+               score: bool = True, scoring: dict | None = None, analyze: dict | None = None, **options) -> dict:
     """Predict with method ``name``, write ``out_dir/results.json`` (COCO results) and
-    ``out_dir/run.json`` (what ran), then score them into ``out_dir`` (scores.json, report.md).
+    ``out_dir/run.json`` (what ran), then score them into ``out_dir`` (scores.json, report.md)
+    and, with ``analyze`` (keyword arguments of ``write_analysis``), diagnose their errors there.
     ``scoring``: keyword arguments of :func:`benchmarks.scoring.score_files` (``method`` names
     the run in the reports and defaults to ``name``; ``bootstrap``, ``seed``, ``sigmas``, ...)."""
     from cococrowd.cocofile import write_json
@@ -88,6 +89,10 @@ def run_method(name: str, gt_path: str | Path, out_dir: str | Path, *, images: s
         kw = {"method": name, **(scoring or {})}
         kw["method"] = kw["method"] or name
         summary["scores"] = score_and_report(str(gt_path), str(results_path), str(out_dir), **kw)
+    if analyze is not None:  # `bench analyze` into the same folder (analysis.json, analysis.md)
+        from benchmarks.analysis.report import write_analysis
+        kw = {"method": (scoring or {}).get("method") or name, "images": images, **analyze}
+        summary["analysis"] = write_analysis(str(gt_path), str(results_path), str(out_dir), **kw)
     return summary
 
 

@@ -489,4 +489,8 @@ def write_comparison(run_dirs, out_md, title: str | None = None, protocol: str |
         runs.append((name, s))
     fig_dir = out_md.parent / f"{out_md.stem}_figures"
     text = render(runs, fig_dir, out_md.parent, title or f"Crowd pose comparison: {', '.join(n for n, _ in runs)}")
+    analysed = [(name, d) for name, d in seen.items() if (Path(d) / "analysis.json").is_file()]
+    if analysed:  # runs with `bench analyze` output: their error types side by side
+        from benchmarks.analysis.report import load_analysis, render_comparison
+        text += "\n" + render_comparison([dict(load_analysis(d), method=name) for name, d in analysed])
     return write_bytes(out_md, text.encode())

@@ -123,3 +123,31 @@ def test_missing_images_folder_is_refused(crowd, tmp_path):
     res.write_text("[]")
     r = run(["--gt", str(crowd), "--results", str(res), "--out", str(tmp_path / "o"), "--images", str(tmp_path / "x")])
     assert r.exit_code != 0 and "no such folder" in r.output and not (tmp_path / "o").exists()
+
+
+def test_bench_run_analyzes_and_bench_report_puts_methods_side_by_side(crowd, tmp_path):
+    configs = __import__("pathlib").Path(__file__).resolve().parents[2] / "configs"
+    oracle = tmp_path / "oracle"
+    r = CliRunner().invoke(bench, ["run", "--method", "oracle", "--config", str(configs / "seqpose_cpu_smoke.toml"),
+                                   "--gt", str(crowd), "--out", str(oracle), "--bootstrap", "0", "--gallery", "1",
+                                   "--no-progress"])
+    assert r.exit_code == 0, r.output
+    a = json.loads((oracle / "analysis.json").read_text())
+    ke = a["overall"]["keypoint_errors"]
+    # the oracle's quantised keypoints are its own person's, bar the odd one where two people's meet
+    assert ke["keypoints"] > 0 and ke["counts"]["swap"] + ke["counts"]["inversion"] <= 0.02 * ke["keypoints"]
+    assert a["overall"]["ap_impact"]["baseline"] == json.loads((oracle / "scores.json").read_text())["table1"]["stats"]["AP"]
+    inverted = tmp_path / "inverted"
+    res = tmp_path / "res.json"
+    res.write_text(json.dumps(ground_truth_results(json.loads(crowd.read_text()), invert_every=2)))
+    for command in (["score", "--name", "inverted"], ["analyze", "--name", "inverted", "--gallery", "0"]):
+        r = CliRunner().invoke(bench, command + ["--gt", str(crowd), "--results", str(res), "--out", str(inverted),
+                                                 "--bootstrap", "0"])
+        assert r.exit_code == 0, r.output
+    md = tmp_path / "cmp.md"
+    r = CliRunner().invoke(bench, ["report", "--runs", str(oracle), str(inverted), "--out", str(md)])
+    assert r.exit_code == 0, r.output
+    text = md.read_text()
+    assert "## Error types side by side" in text
+    row = next(line for line in text.split("**inversion**")[1].splitlines() if line.startswith("| inverted"))
+    assert row.split("|")[2].strip() not in ("0.0%", "n/a")
