@@ -85,7 +85,7 @@ def run_method(name: str, gt_path: str | Path, out_dir: str | Path, *, images: s
     summary = {"method": name, **summary, "results": str(results_path)}
     write_json(out_dir / "run.json", summary, indent=True)
     if score:
-        from benchmarks.scoring import score_and_report
+        from benchmarks.evaluate import score_and_report
         kw = {"method": name, **(scoring or {})}
         kw["method"] = kw["method"] or name
         summary["scores"] = score_and_report(str(gt_path), str(results_path), str(out_dir), **kw)

@@ -15,7 +15,8 @@ from PIL import Image
 
 from benchmarks.cli import main
 from benchmarks.report import write_comparison
-from benchmarks.scoring import paper, score_and_report
+from benchmarks.evaluate import score_and_report
+from benchmarks.scoring import paper
 
 sys.path.insert(0, str(Path(__file__).parent))
 from scoring_helpers import three_image_world, write_json  # noqa: E402

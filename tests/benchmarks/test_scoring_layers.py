@@ -24,11 +24,11 @@ def test_scoring_loads_no_report(tmp_path):
     assert not {"benchmarks.report", "benchmarks.evaluate"} & set(loaded), loaded
 
 
-def test_evaluate_writes_scores_and_report_and_old_path_is_the_same(tmp_path):
+def test_evaluate_writes_scores_and_report_and_scoring_no_longer_offers_it(tmp_path):
     from benchmarks import scoring
     from benchmarks.evaluate import score_and_report
 
-    assert scoring.score_and_report is score_and_report
+    assert not hasattr(scoring, "score_and_report")
     gt, res = three_image_world()
     gp, rp = write_json(tmp_path / "gt.json", gt), write_json(tmp_path / "res.json", res)
     s = score_and_report(gp, rp, tmp_path / "out", bootstrap=0, method="M")
@@ -61,7 +61,6 @@ def _upward_imports(path: Path) -> list[tuple[str, str]]:
 
 
 def test_no_scoring_module_imports_upwards():
-    """Only the old-path alias (__getattr__ in scoring/__init__.py) names the layer above."""
+    """No scoring module names a layer above it (evaluate, report, methods, cli)."""
     found = {p.name: _upward_imports(p) for p in (ROOT / "benchmarks" / "scoring").glob("*.py")}
-    assert found.pop("__init__.py") == [("__getattr__", "..evaluate")]
-    assert all(v == [] for v in found.values()), found
+    assert found and all(v == [] for v in found.values()), found
