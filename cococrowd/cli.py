@@ -220,3 +220,23 @@ def synth_cmd(out, split, n_images, seed, annotations_only, workers, quiet):
                    workers=workers, progress=not quiet)
     where = f", images in {r.image_dir}" if r.image_dir else ""
     click.echo(f"{r.n_images} images, {r.n_people} people, {r.n_crowd_regions} iscrowd regions -> {r.annotations}{where}")
+
+
+# ---- show (cococrowd/show.py)
+
+@main.command("show")
+@click.option("--crowd", "crowd_path", type=click.Path(dir_okay=False), required=True,
+              help="COCO-crowd file written by `cococrowd build` (or split / jitter).")
+@click.option("--ids", multiple=True, type=int,
+              help="Image ids to draw (repeat: --ids 3 --ids 7); default: the first 12 images of the file.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for one PNG per image (image_<id>.png).")
+@click.option("--source-images", type=click.Path(file_okay=False), default=None,
+              help="Folder of the source images (default: the file's crowd_info.source_images).")
+def show(crowd_path, ids, out_dir, source_images):
+    """Draw COCO-crowd images on their source images: crop box, members' skeletons, ignored
+    people hatched, to check a curated dataset by eye."""
+    from .show import show_crowd
+
+    for path in show_crowd(crowd_path, out_dir, ids=ids, source_images=source_images):
+        click.echo(f"wrote {path}")
