@@ -180,6 +180,23 @@ def summary_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge(works: list[Path], out: Path) -> int:
+    """One summary of several finished runs of this script with the same world and epochs."""
+    parts = [json.loads((w / "summary.json").read_text()) for w in works]
+    keys = ("epochs", "milestones", "train_regions", "heldout_images", "heldout_people")
+    for part, w in zip(parts[1:], works[1:]):
+        if any(part[k] != parts[0][k] for k in keys):
+            raise SystemExit(f"{w}: {', '.join(keys)} differ from {works[0]}; not one experiment")
+    result = dict(parts[0], runs=[r for part in parts for r in part["runs"]],
+                  command=" ; ".join(part["command"] for part in parts))
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "summary.json", result, indent=True)
+    plot_curves(result["runs"], out / "learning_curve.png")
+    (out / "summary.md").write_text(summary_markdown(result))
+    print(summary_markdown(result))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, default=9.0, help="training wall-time budget of one run (sets epochs)")
@@ -198,7 +215,12 @@ def main(argv=None) -> int:
     p.add_argument("--evals", type=int, default=4, help="held-out evaluations per run (learning-curve points)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--device", default="cpu", help="cpu, or cuda with configs/seqpose_gpu_proof.toml")
+    p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="WORK",
+                   help="only combine the summary.json of these finished work folders (e.g. one per lambda0, "
+                        "run side by side) into --work's summary.md and learning_curve.png")
     args = p.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.work)
     if args.threads:
         torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)

@@ -5,21 +5,16 @@ import json
 
 import numpy as np
 import pytest
+from synthcrowd import build_synthetic_crowd
 from click.testing import CliRunner
 from PIL import Image
 
 from benchmarks.cli import main as bench
-from cococrowd.cli import main as cococrowd
 
 
 @pytest.fixture(scope="module")
 def crowd(tmp_path_factory):
-    root = tmp_path_factory.mktemp("analyze")
-    for args in (["synth", "--out", str(root / "world"), "--split", "val2014", "--images", "16", "--seed", "3"],
-                 ["build", "--coco-root", str(root / "world"), "--split", "val2014", "--out", str(root / "crowd")]):
-        result = CliRunner().invoke(cococrowd, args + ["--quiet"])
-        assert result.exit_code == 0, result.output
-    return root / "crowd" / "annotations" / "crowd_val2014.json"
+    return build_synthetic_crowd(tmp_path_factory.mktemp("analyze"), 16, 3)
 
 
 def ground_truth_results(gt: dict, invert_every: int = 0) -> list[dict]:

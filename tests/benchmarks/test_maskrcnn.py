@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthcrowd import build_synthetic_crowd
 import torch
 from click.testing import CliRunner
 from PIL import Image
@@ -17,17 +18,11 @@ from pycocotools.cocoeval import COCOeval
 import baselines.maskrcnn as maskrcnn
 from benchmarks.cli import main as bench
 from benchmarks.weights import PretrainedWeightsUnavailable, cached_path
-from cococrowd.cli import main as cococrowd
 
 
 @pytest.fixture(scope="module")
 def crowd(tmp_path_factory):
-    root = tmp_path_factory.mktemp("maskrcnn")
-    for args in (["synth", "--out", str(root / "world"), "--split", "val2014", "--images", "10", "--seed", "5"],
-                 ["build", "--coco-root", str(root / "world"), "--split", "val2014", "--out", str(root / "crowd")]):
-        result = CliRunner().invoke(cococrowd, args + ["--quiet"])
-        assert result.exit_code == 0, result.output
-    return root / "crowd"
+    return build_synthetic_crowd(tmp_path_factory.mktemp("maskrcnn"), 10, 5).parent.parent
 
 
 @pytest.fixture(scope="module")

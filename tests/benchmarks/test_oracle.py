@@ -6,13 +6,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from synthcrowd import build_synthetic_crowd
 from click.testing import CliRunner
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from benchmarks.cli import main as bench
 from benchmarks.oracle import OracleMethod
-from cococrowd.cli import main as cococrowd
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SIZES = {128: "seqpose_cpu_smoke.toml", 256: "seqpose_gpu_proof.toml", 512: "seqpose_coco_crowd.toml"}
@@ -20,12 +20,7 @@ SIZES = {128: "seqpose_cpu_smoke.toml", 256: "seqpose_gpu_proof.toml", 512: "seq
 
 @pytest.fixture(scope="module")
 def crowd_file(tmp_path_factory):
-    root = tmp_path_factory.mktemp("oracle")
-    for args in (["synth", "--out", str(root / "world"), "--split", "val2014", "--images", "24", "--seed", "11"],
-                 ["build", "--coco-root", str(root / "world"), "--split", "val2014", "--out", str(root / "crowd")]):
-        result = CliRunner().invoke(cococrowd, args + ["--quiet"])
-        assert result.exit_code == 0, result.output
-    return root / "crowd" / "annotations" / "crowd_val2014.json"
+    return build_synthetic_crowd(tmp_path_factory.mktemp("oracle"), 24, 11)
 
 
 def pycocotools_ap(gt_path: Path, results: list[dict]) -> float:

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from synthcrowd import build_synthetic_crowd
 from click.testing import CliRunner
 from PIL import Image
 
@@ -12,12 +13,7 @@ from cococrowd.cli import main as cococrowd
 
 @pytest.fixture(scope="module")
 def crowd(tmp_path_factory):
-    root = tmp_path_factory.mktemp("show")
-    for args in (["synth", "--out", str(root / "world"), "--split", "val2014", "--images", "12", "--seed", "4"],
-                 ["build", "--coco-root", str(root / "world"), "--split", "val2014", "--out", str(root / "crowd")]):
-        r = CliRunner().invoke(cococrowd, args + ["--quiet"])
-        assert r.exit_code == 0, r.output
-    return root / "crowd" / "annotations" / "crowd_val2014.json"
+    return build_synthetic_crowd(tmp_path_factory.mktemp("show"), 12, 4)
 
 
 def test_requested_images_are_drawn_on_their_sources(crowd, tmp_path):
