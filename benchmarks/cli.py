@@ -183,7 +183,7 @@ def score_command(gt_path, results_path, out_dir, method, **scoring):
 
 def _echo_scores(s: dict, out_dir) -> None:
     """The short AP summary `bench score` and `bench run` print."""
-    t1, ci = s["table1"]["stats"], s["table1"]["ap_ci"]
+    t1, ci = s["ap_ar"]["stats"], s["ap_ar"]["ap_ci"]
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     if s.get("crowdpose"):
         click.echo("crowdposetools summary (--protocol crowdpose):")
@@ -194,7 +194,7 @@ def _echo_scores(s: dict, out_dir) -> None:
     click.echo(f"{s['method']}: AP {fmt(t1['AP'])}" + (f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else "")
                + f"  AP.5 {fmt(t1['AP.5'])}  AP.75 {fmt(t1['AP.75'])}  AR {fmt(t1['AR'])}"
                + f"  (protocol {s.get('protocol', 'coco')})")
-    click.echo("AP by people: " + "  ".join(f"{b['label']}: {fmt(b['stats']['AP'])}" for b in s["table2"]["buckets"]))
+    click.echo("AP by people: " + "  ".join(f"{b['label']}: {fmt(b['stats']['AP'])}" for b in s["ap_by_people"]["buckets"]))
     click.echo(f"wrote {out_dir}/scores.json and {out_dir}/report.md")
 
 

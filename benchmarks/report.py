@@ -105,7 +105,7 @@ def _grouped_bars(ax, groups: list[str], series: list[dict], percent: bool = Fal
     ax.set_axisbelow(True)
 
 
-def plot_bucket_ap(runs, path: Path, key: str = "table2", paper_rows: dict | None = None,
+def plot_bucket_ap(runs, path: Path, key: str = "ap_by_people", paper_rows: dict | None = None,
                    xlabel: str = "People in the image", title: str = "AP by number of people") -> None:
     plt = _plt()
     first = runs[0][1][key]["buckets"]
@@ -175,9 +175,9 @@ def plot_jitter(runs, path: Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for name, s in runs:
-        if not s.get("table3"):
+        if not s.get("ap_under_jitter"):
             continue
-        lv = s["table3"]["levels"]
+        lv = s["ap_under_jitter"]["levels"]
         x = [r["level"] for r in lv]
         y = np.array([np.nan if r["stats"]["AP"] is None else r["stats"]["AP"] for r in lv])
         lo = np.array([r["ap_ci"]["low"] if r["ap_ci"] else np.nan for r in lv])
@@ -189,7 +189,7 @@ def plot_jitter(runs, path: Path) -> None:
                 ax.annotate(f"{yi:.3f}", (xi, yi), xytext=(6, 3), textcoords="offset points", ha="left", fontsize=7)
     for name, levels in paper.TABLE3.items():
         ax.plot(list(levels), list(levels.values()), linestyle="--", marker="s", color="grey", label=f"{name} {PAPER}")
-    levels = sorted({r["level"] for _, s in runs if s.get("table3") for r in s["table3"]["levels"]}
+    levels = sorted({r["level"] for _, s in runs if s.get("ap_under_jitter") for r in s["ap_under_jitter"]["levels"]}
                     | {lv for vals in paper.TABLE3.values() for lv in vals})
     ax.set_xticks(levels, [f"±{lv:g}" for lv in levels])
     ax.set_xlabel("Box jitter (px)")
@@ -216,8 +216,8 @@ _PROTOCOL_TEXT = {
 
 
 def _table1(runs, with_paper: bool) -> str:
-    rows = [[name] + [_f(s["table1"]["stats"][k]) for k in STATS]
-            + [_ci(s["table1"]["ap_ci"]) or "n/a", protocol_of(s)] for name, s in runs]
+    rows = [[name] + [_f(s["ap_ar"]["stats"][k]) for k in STATS]
+            + [_ci(s["ap_ar"]["ap_ci"]) or "n/a", protocol_of(s)] for name, s in runs]
     if with_paper:
         rows += [[f"{m} {PAPER}"] + [_f(v) for v in vals] + ["", "the paper's"] for m, vals in paper.TABLE1.items()]
     return _table(["Method"] + list(STATS) + ["AP 95% CI", "Protocol"], rows)
@@ -231,11 +231,11 @@ def _crowdpose_official(runs) -> str:
         c = s["crowdpose"]
         rows.append([name, "crowdposetools (as printed)"]
                     + ["n/a" if c["printed"][k] is None else c["printed"][k] for k in OFFICIAL_STATS])
-        t1 = s["table1"]["stats"]
+        t1 = s["ap_ar"]["stats"]
         buckets = {b["label"]: b for b in (s.get("crowd_index") or {}).get("buckets", [])}
         def full(v, ci=None) -> str:
             return _f(v, 6) + (f" {_ci(ci)}" if ci else "")
-        unrounded = [full(t1["AP"], s["table1"]["ap_ci"])] + [full(t1[k]) for k in ("AP.5", "AP.75", "AR", "AR.5",
+        unrounded = [full(t1["AP"], s["ap_ar"]["ap_ci"])] + [full(t1[k]) for k in ("AP.5", "AP.75", "AR", "AR.5",
                                                                                    "AR.75")]
         unrounded += [full(buckets[b]["stats"]["AP"], buckets[b]["ap_ci"]) if b in buckets else "n/a"
                       for b in BUCKET_LABELS]
@@ -281,9 +281,9 @@ def _table3(runs) -> str:
     """Computed levels, one row per (method, level), with the paired difference to ±0."""
     rows = []
     for name, s in runs:
-        if not s.get("table3"):
+        if not s.get("ap_under_jitter"):
             continue
-        for r in s["table3"]["levels"]:
+        for r in s["ap_under_jitter"]["levels"]:
             rows.append([name, _level(r["level"]), _with_ci(r["stats"]["AP"], r["ap_ci"]), _delta(r)])
     return _table(["Method", "Jitter", "AP [95% CI]", "Δ vs ±0 [95% CI]"], rows)
 
@@ -393,14 +393,14 @@ def render(runs: list[tuple[str, dict]], fig_dir: Path, md_dir: Path, title: str
                 "Below each row: the same numbers unrounded, with 95% bootstrap CIs for the APs.", "",
                 _crowdpose_official(official), ""]
 
-    plot_bucket_ap(runs, fig_dir / "bucket_ap.png", "table2", paper.TABLE2)
-    src = s0["table2"]["source"]
+    plot_bucket_ap(runs, fig_dir / "bucket_ap.png", "ap_by_people", paper.TABLE2)
+    src = s0["ap_by_people"]["source"]
     out += ["## Table 2: AP by number of people in the image", "",
             "People per image from "
             f"{'the `num_people` field' if src == 'num_people' else 'the non-ignored annotations'}; "
-            f"{s0['table2']['images_outside_buckets']} image(s) with fewer than 2 people are in no bucket. "
+            f"{s0['ap_by_people']['images_outside_buckets']} image(s) with fewer than 2 people are in no bucket. "
             "An empty bucket is n/a. Cells: AP [95% CI].", "",
-            _bucket_table(runs, "table2", dict(zip(paper.TABLE2, paper.TABLE2.values()))), "",
+            _bucket_table(runs, "ap_by_people", dict(zip(paper.TABLE2, paper.TABLE2.values()))), "",
             f"![AP by number of people]({link('bucket_ap.png')})", ""]
 
     crowd_runs = [(n, s) for n, s in runs if s.get("crowd_index")]
@@ -413,7 +413,7 @@ def render(runs: list[tuple[str, dict]], fig_dir: Path, md_dir: Path, title: str
                 f"![AP by crowd index]({link('crowd_index_ap.png')})", ""]
 
     out += ["## Table 3: AP under crop-box jitter", ""]
-    if any(s.get("table3") for _, s in runs):
+    if any(s.get("ap_under_jitter") for _, s in runs):
         plot_jitter(runs, fig_dir / "jitter_ap.png")
         out += ["Predictions on each jittered crop are moved back into the unjittered crop "
                 "(x + jx − bx, y + jy − by) and scored against the unjittered ground truth. Every level of a "

@@ -167,7 +167,7 @@ def main(argv=None) -> int:
             t, scores = run_bench(gt_path, res_path, tmp / f"run{r}", args.bootstrap, True)
             bench.append(t)
             bench_core.append(run_bench(gt_path, res_path, tmp / "x", args.bootstrap, False)[0])
-        ours = [-1.0 if v is None else v for v in scores["table1"]["stats"].values()]
+        ours = [-1.0 if v is None else v for v in scores["ap_ar"]["stats"].values()]
         if ours != ref_stats:
             print(f"MISMATCH with pycocotools: {ours} != {ref_stats}")
             return 1

@@ -87,8 +87,8 @@ def heldout_scores(checkpoint: Path, heldout: Path, out_dir: Path, device: str, 
     summary = run_method("ours", heldout, out_dir, checkpoint=checkpoint, progress=False, device=device, flip=flip,
                          scoring={"bootstrap": 0})
     scores = summary["scores"]
-    return {"AP": scores["table1"]["stats"]["AP"], "AP50": scores["table1"]["stats"]["AP.5"],
-            "AR": scores["table1"]["stats"]["AR"], "counting_exact": scores["counting"]["exact"],
+    return {"AP": scores["ap_ar"]["stats"]["AP"], "AP50": scores["ap_ar"]["stats"]["AP.5"],
+            "AR": scores["ap_ar"]["stats"]["AR"], "counting_exact": scores["counting"]["exact"],
             "counting_mean_abs_error": scores["counting"]["mean_abs_error"],
             "predicted_people": scores["counting"]["predicted_people"], "gt_people": scores["counting"]["gt_people"],
             "images": scores["counting"]["images"], "flip": summary["flip"]}

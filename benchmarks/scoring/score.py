@@ -25,7 +25,7 @@ from .protocol import area_rule, check_protocol, for_protocol, official_stats, p
 from .results import Detections, load_results
 from .sigmas import resolve_sigmas
 
-SCORES_FORMAT = "cococrowd-scores/1"
+SCORES_FORMAT = "cococrowd-scores/2"   # 2: keys name what they hold (ap_ar, ap_by_people, ap_under_jitter)
 CI_LEVEL = 0.95
 
 
@@ -116,7 +116,7 @@ def _score_table(gt: GroundTruth, dt: Detections, table: MatchTable, ap_ci: dict
         crowd = {"buckets": [_subset_scores(table, label, imgs, gt, bootstrap, [seed, 2, i])
                              for i, (label, imgs) in enumerate(ci_buckets)]}
     return {
-        "table1": table1, "table2": table2, "crowd_index": crowd,
+        "ap_ar": table1, "ap_by_people": table2, "crowd_index": crowd,
         "crowdpose": _crowdpose_official(gt, table, ci_buckets) if protocol == "crowdpose" else None,
         "counting": counting_confusion(gt, dt, count_threshold, count_cap),
         "pck": pck(gt, dt, pck_alpha, count_threshold),
@@ -193,7 +193,7 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
             table3 = _table3(rows, None if draws is None else draws[1:], "the level-0 files (--jitter 0=...)")
         else:                        # the main results stand in for level 0
             rows.insert(0, {"level": 0, "gt": str(gt_path), "results": str(results_path),
-                            "stats": core["table1"]["stats"]})
+                            "stats": core["ap_ar"]["stats"]})
             table3 = _table3(rows, draws, "the main --gt/--results (no --jitter 0=...)")
 
     return {
@@ -214,8 +214,8 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
             "bootstrap": {"resamples": bootstrap, "seed": seed, "level": CI_LEVEL, "unit": "image"},
             "count_threshold": count_threshold, "count_cap": count_cap, "pck_alpha": pck_alpha,
         },
-        **{k: core[k] for k in ("table1", "table2", "crowd_index", "crowdpose")},
-        "table3": table3,
+        **{k: core[k] for k in ("ap_ar", "ap_by_people", "crowd_index", "crowdpose")},
+        "ap_under_jitter": table3,
         "counting": core["counting"],
         "pck": core["pck"],
     }

@@ -109,7 +109,7 @@ def test_random_network_from_the_cli_is_scored(crowd, gt_file, tmp_path):
         assert xy.shape == (17, 3) and (xy[:, 0] >= -w / 56).all() and (xy[:, 0] <= w + w / 56).all()
         assert (xy[:, 1] >= -h / 56).all() and (xy[:, 1] <= h + h / 56).all()
     assert (out / "report.md").is_file()
-    assert json.loads((out / "scores.json").read_text())["table1"]["stats"]["AP"] >= 0.0
+    assert json.loads((out / "scores.json").read_text())["ap_ar"]["stats"]["AP"] >= 0.0
 
 
 def test_weights_file_is_loaded_and_bad_files_are_refused(tmp_path):

@@ -167,7 +167,7 @@ def test_table3_shows_the_paired_delta_to_level_0(tmp_path):
     jp = write_json(tmp_path / "gt_jitter5.json", gt)
     worse = write_json(tmp_path / "res_j5.json", res[1:])      # one hit fewer at level 5
     scores = score_and_report(gp, rp, tmp_path / "run", jitter=[f"5={jp},{worse}"], bootstrap=40, method="M")
-    zero, five = scores["table3"]["levels"]
+    zero, five = scores["ap_under_jitter"]["levels"]
     d, ci = five["delta_vs_0"], five["delta_ci"]
     assert d == pytest.approx(five["stats"]["AP"] - zero["stats"]["AP"]) and d < 0
     md = (tmp_path / "run" / "report.md").read_text()

@@ -56,7 +56,7 @@ def test_generated_cases_equal_crowdposetools(tmp_path, name):
         assert s["crowdpose"]["summary"] == REF[name]["printed"]
     # the unrounded AP is crowdposetools' stats[0]; the buckets stay unrounded in crowd_index
     ap0 = REF[name]["xtcocotools"][0]
-    assert (s["table1"]["stats"]["AP"] is None) if ap0 == -1 else s["table1"]["stats"]["AP"] == ap0
+    assert (s["ap_ar"]["stats"]["AP"] is None) if ap0 == -1 else s["ap_ar"]["stats"]["AP"] == ap0
     buckets = {b["label"]: b["stats"]["AP"] for b in s["crowd_index"]["buckets"]}
     for i, label in enumerate(("easy", "medium", "hard")):
         ref = REF[name]["xtcocotools"][6 + i]
@@ -70,7 +70,7 @@ def test_real_crowdpose_sample_equals_crowdposetools(real_data, tmp_path):
     assert _official(s) == REF["real_sample"]["crowdposetools"] == REF["real_sample"]["xtcocotools"]
     assert s["crowdpose"]["summary"] == REF["real_sample"]["printed"]
     assert s["crowdpose"]["printed"]["AP"] == "0.743" and s["crowdpose"]["printed"]["AP(easy)"] == "-1.000"
-    assert s["table1"]["ap_ci"]["low"] <= s["table1"]["stats"]["AP"] <= s["table1"]["ap_ci"]["high"]
+    assert s["ap_ar"]["ap_ci"]["low"] <= s["ap_ar"]["stats"]["AP"] <= s["ap_ar"]["ap_ci"]["high"]
 
 
 def test_coco_protocol_differs_and_is_the_default(tmp_path):
@@ -78,9 +78,9 @@ def test_coco_protocol_differs_and_is_the_default(tmp_path):
     gp, rp = _files(tmp_path, "g01_all_buckets")
     default = score_files(gp, rp, bootstrap=0)
     assert default["protocol"] == "coco" and default["crowdpose"] is None
-    assert score_files(gp, rp, bootstrap=0, protocol="coco")["table1"] == default["table1"]
+    assert score_files(gp, rp, bootstrap=0, protocol="coco")["ap_ar"] == default["ap_ar"]
     crowd = score_files(gp, rp, bootstrap=0, protocol="crowdpose")
-    assert crowd["table1"]["stats"]["AP"] != default["table1"]["stats"]["AP"]
+    assert crowd["ap_ar"]["stats"]["AP"] != default["ap_ar"]["stats"]["AP"]
     assert crowd["settings"]["protocol"] == "crowdpose" and "0.53" in crowd["settings"]["gt_area"]
 
 

@@ -190,8 +190,8 @@ def test_crowdpose_sample_crowd_index_buckets(real_data, tmp_path):
     crowd = {b["label"]: b for b in s["crowd_index"]["buckets"]}
     assert [crowd[k]["images"] for k in ("easy", "medium", "hard")] == [0, 2, 0]
     assert crowd["easy"]["stats"]["AP"] is None and crowd["hard"]["stats"]["AP"] is None
-    assert crowd["medium"]["stats"] == s["table1"]["stats"]      # both images are medium
-    assert s["table2"]["source"] == "annotations"                # CrowdPose has no num_people
+    assert crowd["medium"]["stats"] == s["ap_ar"]["stats"]      # both images are medium
+    assert s["ap_by_people"]["source"] == "annotations"                # CrowdPose has no num_people
     assert s["pck"]["parts"].keys() >= {"head", "neck", "shoulder", "ankle"}
 
 

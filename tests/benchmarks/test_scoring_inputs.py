@@ -105,8 +105,8 @@ def test_empty_results_score_zero(tmp_path):
     gp, _ = _world(tmp_path)
     rp = write_json(tmp_path / "results.json", [])
     s = score_files(gp, rp, bootstrap=50)
-    assert all(v == 0.0 for k, v in s["table1"]["stats"].items() if k not in ("AP(M)", "AR(M)", "AP(L)", "AR(L)"))
-    assert s["table1"]["ap_ci"]["low"] == s["table1"]["ap_ci"]["high"] == 0.0
+    assert all(v == 0.0 for k, v in s["ap_ar"]["stats"].items() if k not in ("AP(M)", "AR(M)", "AP(L)", "AR(L)"))
+    assert s["ap_ar"]["ap_ci"]["low"] == s["ap_ar"]["ap_ci"]["high"] == 0.0
     assert s["counting"]["predicted_people"] == 0 and s["pck"]["mean"] == 0.0
     assert s["inputs"]["results"]["detections"] == 0
 
@@ -140,7 +140,7 @@ def test_unknown_keypoint_names_need_sigmas(tmp_path):
         score_files(gt, rp, bootstrap=0)
     s = score_files(gt, rp, bootstrap=0, sigmas="0.05,0.05,0.1,0.1")
     assert s["settings"]["sigmas"] == {"source": "user", "values": [0.05, 0.05, 0.1, 0.1]}
-    assert s["table1"]["stats"]["AP"] == pytest.approx(1.0)
+    assert s["ap_ar"]["stats"]["AP"] == pytest.approx(1.0)
     sig_file = write_json(tmp_path / "sig.json", {n: 0.07 for n in names})
     assert score_files(gt, rp, bootstrap=0, sigmas=str(sig_file))["settings"]["sigmas"]["values"] == [0.07] * 4
     with pytest.raises(ValueError, match="got 3 values, the person category has 4 keypoints"):
@@ -220,7 +220,7 @@ def test_jitter_level_must_match_the_files_jitter_px(tmp_path):
                        match=r"crowd_test_jitter10\.json: crowd_info\.jitter_px: is 10, but --jitter says 5$"):
         score_files(gp, rp, jitter=[f"5={jit},{rp}"], bootstrap=0)
     s = score_files(gp, rp, jitter=[f"10={jit},{rp}"], bootstrap=0)     # the right level is accepted
-    assert [lv["level"] for lv in s["table3"]["levels"]] == [0, 10]
+    assert [lv["level"] for lv in s["ap_under_jitter"]["levels"]] == [0, 10]
 
 
 def test_unjittered_file_is_refused_above_level_0(tmp_path):
@@ -241,8 +241,8 @@ def test_level_0_accepts_the_unjittered_file_itself(tmp_path):
     gp, res = _world(tmp_path, crop_box=[10, 10, 400, 300])
     rp = write_json(tmp_path / "results.json", res)
     s = score_files(gp, rp, jitter=[f"0={gp},{rp}"], bootstrap=0)
-    (row,) = s["table3"]["levels"]
-    assert row["level"] == 0 and row["stats"] == s["table1"]["stats"]
+    (row,) = s["ap_under_jitter"]["levels"]
+    assert row["level"] == 0 and row["stats"] == s["ap_ar"]["stats"]
     # ... but not another file without base_crop_box whose crops differ from --gt's
     d = json.loads(gp.read_text())
     d["images"][0]["crop_box"] = [12, 10, 400, 300]

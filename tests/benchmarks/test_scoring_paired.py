@@ -125,15 +125,15 @@ def test_identical_predictions_at_two_levels_get_identical_cis_and_a_zero_delta(
     r5 = _results(tmp_path, "res_j5.json", preds, in_jittered_crop=True)
     for spec in ([f"5={jit},{r5}"], [f"0={base},{r0}", f"5={jit},{r5}"]):
         s = score_files(base, r0, jitter=spec, bootstrap=200, seed=3)
-        zero, five = s["table3"]["levels"]
-        assert five["stats"] == zero["stats"] == s["table1"]["stats"]
+        zero, five = s["ap_under_jitter"]["levels"]
+        assert five["stats"] == zero["stats"] == s["ap_ar"]["stats"]
         assert 0.2 < five["stats"]["AP"] < 0.95                 # not a trivial all-perfect case
-        assert five["ap_ci"] == zero["ap_ci"] == s["table1"]["ap_ci"]
+        assert five["ap_ci"] == zero["ap_ci"] == s["ap_ar"]["ap_ci"]
         assert five["ap_ci"]["low"] < five["ap_ci"]["high"]
         assert five["delta_vs_0"] == 0.0
         assert (five["delta_ci"]["low"], five["delta_ci"]["high"]) == (0.0, 0.0)
         assert zero["delta_vs_0"] is None and zero["delta_ci"] is None        # the reference itself
-    assert s["table3"]["delta_reference"].startswith("the level-0 files")
+    assert s["ap_under_jitter"]["delta_reference"].startswith("the level-0 files")
 
 
 def test_a_level_worse_on_every_image_has_a_delta_ci_below_zero(tmp_path):
@@ -143,11 +143,11 @@ def test_a_level_worse_on_every_image_has_a_delta_ci_below_zero(tmp_path):
     r0 = _results(tmp_path, "res.json", exact)                                    # perfect on every image
     r5 = _results(tmp_path, "res_j5.json", exact, in_jittered_crop=True, offset=(3.0, 0.0))  # 3 px off everywhere
     s = score_files(base, r0, jitter=[f"5={jit},{r5}"], bootstrap=200, seed=1)
-    zero, five = s["table3"]["levels"]
+    zero, five = s["ap_under_jitter"]["levels"]
     assert zero["stats"]["AP"] == 1.0 and five["stats"]["AP"] < 1.0
     assert five["delta_vs_0"] == pytest.approx(five["stats"]["AP"] - 1.0)
     assert five["delta_ci"]["low"] <= five["delta_ci"]["high"] < 0.0
-    assert s["table3"]["delta_reference"].startswith("the main --gt/--results")
+    assert s["ap_under_jitter"]["delta_reference"].startswith("the main --gt/--results")
 
 
 def test_paired_deltas_are_seeded(tmp_path):
@@ -156,7 +156,7 @@ def test_paired_deltas_are_seeded(tmp_path):
     rng = np.random.default_rng(5)
     worse = [(i, xy + np.round(rng.normal(0, 6, xy.shape)), s) for i, xy, s in preds]
     r5 = _results(tmp_path, "res_j5.json", worse, in_jittered_crop=True)
-    a, b, c = (score_files(base, r0, jitter=[f"5={jit},{r5}"], bootstrap=100, seed=sd)["table3"]
+    a, b, c = (score_files(base, r0, jitter=[f"5={jit},{r5}"], bootstrap=100, seed=sd)["ap_under_jitter"]
                for sd in (2, 2, 3))
     assert a == b
     assert a["levels"][1]["delta_ci"] != c["levels"][1]["delta_ci"]
@@ -168,6 +168,6 @@ def test_no_bootstrap_still_gives_the_point_delta(tmp_path):
     r0 = _results(tmp_path, "res.json", preds)
     r5 = _results(tmp_path, "res_j5.json", preds[::2], in_jittered_crop=True)
     s = score_files(base, r0, jitter=[f"5={jit},{r5}"], bootstrap=0)
-    zero, five = s["table3"]["levels"]
+    zero, five = s["ap_under_jitter"]["levels"]
     assert five["delta_vs_0"] == five["stats"]["AP"] - zero["stats"]["AP"]
     assert five["delta_ci"] is None and five["ap_ci"] is None

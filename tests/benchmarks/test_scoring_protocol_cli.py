@@ -55,7 +55,7 @@ def test_crowdpose_ap_is_pycocotools_with_area_053_box(tmp_path):
         a["area"] = a["bbox"][2] * a["bbox"][3] * 0.53
     ev = pycoco(write_json(tmp_path / "gt053.json", gt053), case["results"])
     s = score_files(gp, rp, bootstrap=0, protocol="crowdpose")
-    ours = [s["table1"]["stats"][k] for k in ("AP", "AP.5", "AP.75", "AP(M)", "AP(L)", "AR", "AR.5", "AR.75",
+    ours = [s["ap_ar"]["stats"][k] for k in ("AP", "AP.5", "AP.75", "AP(M)", "AP(L)", "AR", "AR.5", "AR.75",
                                               "AR(M)", "AR(L)")]
     assert ours == [None if v == -1 else float(v) for v in ev.stats]
 
@@ -118,5 +118,5 @@ def test_bench_run_takes_every_scoring_option(tmp_path_factory, protocol):
     assert result.exit_code == 0, result.output
     s = json.loads((out / "scores.json").read_text())
     assert s["protocol"] == protocol and s["settings"]["count_cap"] == 3 and s["settings"]["pck_alpha"] == 0.1
-    assert s["counting"]["labels"][-1] == "3+" and s["table3"]["levels"][0]["level"] == 0
+    assert s["counting"]["labels"][-1] == "3+" and s["ap_under_jitter"]["levels"][0]["level"] == 0
     assert (s["crowdpose"] is not None) == (protocol == "crowdpose")

@@ -32,7 +32,7 @@ def test_table1_one_hit_one_false_alarm(tmp_path):
     a, b = pose(100, 150, 60), pose(200, 150, 60)
     gt = gt_file([image(1)], [gt_ann(1, 1, a, area=5000.0), gt_ann(2, 1, b, area=5000.0)])
     res = [dt(1, a + FAR, 0.9), dt(1, a, 0.8)]
-    s = _score(tmp_path, gt, res)["table1"]["stats"]
+    s = _score(tmp_path, gt, res)["ap_ar"]["stats"]
     ap = 51 * 0.5 / R
     for key in ("AP", "AP.5", "AP.75", "AP(M)"):
         assert s[key] == pytest.approx(ap, abs=1e-12)
@@ -45,8 +45,8 @@ def test_table2_buckets_and_overall_ap(tmp_path):
     gt, res = three_image_world()
     scores = _score(tmp_path, gt, res)
     # overall: npig 11; hits at ranks 2, 3, 4 after one false alarm -> precision 3/4 up to recall 3/11
-    assert scores["table1"]["stats"]["AP"] == pytest.approx(28 * 0.75 / R, abs=1e-12)
-    t2 = scores["table2"]
+    assert scores["ap_ar"]["stats"]["AP"] == pytest.approx(28 * 0.75 / R, abs=1e-12)
+    t2 = scores["ap_by_people"]
     assert t2["source"] == "num_people" and t2["images_outside_buckets"] == 0
     by = {b["label"]: b for b in t2["buckets"]}
     assert list(by) == ["2", "3", "4", "5", ">=6"]
@@ -79,7 +79,7 @@ def test_buckets_fall_back_to_annotation_counts_without_num_people(tmp_path):
     gt, res = three_image_world()
     for img in gt["images"]:
         del img["num_people"]
-    t2 = _score(tmp_path, gt, res)["table2"]
+    t2 = _score(tmp_path, gt, res)["ap_by_people"]
     assert t2["source"] == "annotations"       # the iscrowd/ignore person does not count
     assert [b["images"] for b in t2["buckets"]] == [1, 1, 0, 0, 1]
 
@@ -107,7 +107,7 @@ def test_counting_and_pck_leave_out_people_without_labelled_keypoints(tmp_path):
     s = _score(tmp_path, gt, [dt(1, a, 0.9), dt(1, b, 0.8)])
     assert s["counting"]["exact"] == 1.0 and s["counting"]["gt_people"] == 2
     assert s["pck"]["people"] == 2 and s["pck"]["mean"] == 1.0
-    assert s["table1"]["stats"]["AP"] == pytest.approx(1.0)
+    assert s["ap_ar"]["stats"]["AP"] == pytest.approx(1.0)
 
 
 def test_counting_cap_lumps_large_counts(tmp_path):
@@ -188,19 +188,19 @@ def _jitter_world(tmp_path, shift=(5, -5)):
 def test_table3_maps_jittered_predictions_back(tmp_path):
     base, jit, res0, resj = _jitter_world(tmp_path)
     s = score_files(base, res0, jitter=[f"5={jit},{resj}"], bootstrap=0)
-    levels = s["table3"]["levels"]
+    levels = s["ap_under_jitter"]["levels"]
     assert [lv["level"] for lv in levels] == [0, 5]
     assert levels[0]["results"] == str(res0)
     assert levels[1]["stats"]["AP"] == pytest.approx(1.0)
     # scored as is (not mapped), the same predictions are 5 px off on every keypoint
-    unmapped = score_files(base, resj, bootstrap=0)["table1"]["stats"]["AP"]
+    unmapped = score_files(base, resj, bootstrap=0)["ap_ar"]["stats"]["AP"]
     assert unmapped < 0.9
 
 
 def test_table3_with_a_mapping_of_levels_and_a_negative_shift(tmp_path):
     base, jit, res0, resj = _jitter_world(tmp_path, shift=(-7, 3))
     s = score_files(base, res0, jitter={7: (jit, resj)}, bootstrap=0)
-    assert s["table3"]["levels"][1]["stats"]["AP"] == pytest.approx(1.0)
+    assert s["ap_under_jitter"]["levels"][1]["stats"]["AP"] == pytest.approx(1.0)
 
 
 def test_bootstrap_ci_is_seeded_and_brackets_a_perfect_method(tmp_path):
@@ -208,20 +208,20 @@ def test_bootstrap_ci_is_seeded_and_brackets_a_perfect_method(tmp_path):
     a = _score(tmp_path, gt, res, bootstrap=200, seed=7)
     b = _score(tmp_path, gt, res, bootstrap=200, seed=7)
     c = _score(tmp_path, gt, res, bootstrap=200, seed=8)
-    assert a["table1"]["ap_ci"] == b["table1"]["ap_ci"]
-    assert a["table1"]["ap_ci"]["resamples"] == 200
-    assert a["table1"]["ap_ci"] != c["table1"]["ap_ci"] or a["table2"] != c["table2"]
-    two = {x["label"]: x for x in a["table2"]["buckets"]}["2"]
+    assert a["ap_ar"]["ap_ci"] == b["ap_ar"]["ap_ci"]
+    assert a["ap_ar"]["ap_ci"]["resamples"] == 200
+    assert a["ap_ar"]["ap_ci"] != c["ap_ar"]["ap_ci"] or a["ap_by_people"] != c["ap_by_people"]
+    two = {x["label"]: x for x in a["ap_by_people"]["buckets"]}["2"]
     assert two["ap_ci"]["low"] == two["ap_ci"]["high"] == pytest.approx(1.0)   # every resample is perfect
-    lo, hi = a["table1"]["ap_ci"]["low"], a["table1"]["ap_ci"]["high"]
-    assert 0.0 <= lo <= a["table1"]["stats"]["AP"] <= hi <= 1.0
+    lo, hi = a["ap_ar"]["ap_ci"]["low"], a["ap_ar"]["ap_ci"]["high"]
+    assert 0.0 <= lo <= a["ap_ar"]["stats"]["AP"] <= hi <= 1.0
 
 
 def test_bootstrap_zero_means_no_intervals(tmp_path):
     gt, res = three_image_world()
     s = _score(tmp_path, gt, res, bootstrap=0)
-    assert s["table1"]["ap_ci"] is None
-    assert all(b["ap_ci"] is None for b in s["table2"]["buckets"])
+    assert s["ap_ar"]["ap_ci"] is None
+    assert all(b["ap_ci"] is None for b in s["ap_by_people"]["buckets"])
 
 
 def test_counting_matrix_spans_only_the_counts_seen(tmp_path):

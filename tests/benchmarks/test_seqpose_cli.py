@@ -71,7 +71,7 @@ def test_run_writes_results_and_scores(trained, tmp_path):
     assert (out / "scores.json").is_file() and (out / "report.md").is_file()
     scores = json.loads((out / "scores.json").read_text())
     assert scores["method"] == "ours" and scores["settings"]["bootstrap"]["resamples"] == 1000
-    assert f"ours: AP {scores['table1']['stats']['AP']:.3f}" in result.output and "AP by people:" in result.output
+    assert f"ours: AP {scores['ap_ar']['stats']['AP']:.3f}" in result.output and "AP by people:" in result.output
     # --images: the crops read from another folder give the same results
     moved = tmp_path / "crops"
     shutil.copytree(gt.parent.parent / "toy", moved)
