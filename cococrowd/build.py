@@ -13,7 +13,8 @@ import numpy as np
 
 from . import SYNTH_CONTRIBUTOR, __version__
 from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, check_name, check_replaceable_dir,
-                       dump_json, gc_paused, keypoint_array, load_keypoint_file, write_bytes, write_json)
+                       check_segmentations, dump_json, gc_paused, image_size_of, keypoint_array, load_keypoint_file,
+                       write_bytes, write_json)
 from .crops import cut_crops, missing_sources, replace_dir
 from .overlap import components, crowd_pairs, expand_ranges
 from .regions import (area_without_mask, boxes_to_crops, clip_polygon_sets, keypoints_to_crops, polygons_area,
@@ -175,6 +176,8 @@ def _move_annotations(ds: ValidatedDataset, anns: list[dict], plan: RegionPlan, 
     k = ds.schema.num_keypoints
     src = [anns[p] for p in plan.ann.tolist()]
     kps = keypoint_array(src, k, ds.source, lambda: annotation_paths(ds.data, src))
+    # only kept people's masks are read (clipped, cut, copied), so only theirs must be sound
+    check_segmentations(src, image_size_of(ds, src), ds.source, lambda: annotation_paths(ds.data, src))
     crops = plan.crops[plan.owner]
     moved, nkp = keypoints_to_crops(kps, crops[:, :2], crops[:, 2:])
     moved = moved.reshape(len(src), 3 * k).tolist()
@@ -314,7 +317,7 @@ def _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, sk
     elif (out / name).is_dir():
         warnings.warn(f"{out / name}: crops of an earlier build stay there; this build wrote none "
                       "(--no-images), so its file records image_dir: null and does not use them", stacklevel=2)
-    encoded = dump_json(crowd)
+    encoded = dump_json(crowd, source=ann_path)
     json_path = out / "annotations" / f"crowd_{name}.json"
     manifest = {
         "tool": f"cococrowd {__version__}",
@@ -333,5 +336,5 @@ def _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, sk
     if stage is not None:
         replace_dir(stage, out / name)
     write_bytes(json_path, encoded)
-    write_json(out / f"manifest_{name}.json", manifest, indent=True)
+    write_json(out / f"manifest_{name}.json", manifest, indent=True, source=ann_path)
     return manifest

@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import itertools
 import json
 import math
 import os
 import re
+import shutil
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -43,9 +45,14 @@ def _read_bytes(path: Path) -> bytes:
         raise CocoFormatError(path, "", "file not found") from None
     except IsADirectoryError:
         raise CocoFormatError(path, "", "is a directory, expected a JSON file") from None
+    except OSError as err:  # unreadable (permissions, I/O error)
+        raise CocoFormatError(path, "", f"cannot read ({err.strerror or err})") from None
     if not raw or raw.isspace():  # isspace stops at the first other byte; strip would copy
         raise CocoFormatError(path, "", "file is empty")
     return raw
+
+
+MAX_DEPTH = 1024  # orjson's parse limit; the stdlib fallback stops at Python's recursion limit (about as deep)
 
 
 def _parse(raw: bytes, path: Path) -> Any:
@@ -54,8 +61,12 @@ def _parse(raw: bytes, path: Path) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as fast_err:
+        if str(fast_err).startswith("depth limit exceeded"):  # the stdlib would recurse until RecursionError
+            raise CocoFormatError(path, "", f"JSON nested more than {MAX_DEPTH} levels deep") from None
         try:
             return json.loads(raw)
+        except RecursionError:
+            raise CocoFormatError(path, "", "JSON nested too deeply (more than about 1000 levels)") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             msg = getattr(err, "msg", str(err))
             line, col = getattr(err, "lineno", "?"), getattr(err, "colno", "?")
@@ -97,43 +108,132 @@ def gc_paused() -> Iterator[None]:
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
-def dump_json(obj: Any, indent: bool = False) -> bytes:
+def dump_json(obj: Any, indent: bool = False, source: str | os.PathLike | None = None) -> bytes:
     """Deterministic JSON bytes (same object -> same bytes), newline-terminated;
-    ``indent`` for small files people read (manifests, scores)."""
+    ``indent`` for small files people read (manifests, scores). What orjson cannot write
+    (nesting past 254 levels, integers past 64 bits, both copied through from an input)
+    is a :class:`CocoFormatError` naming ``source``, the input it came from."""
     option = orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_INDENT_2 if indent else 0)
-    return orjson.dumps(obj, option=option) + b"\n"
+    try:
+        return orjson.dumps(obj, option=option) + b"\n"
+    except orjson.JSONEncodeError as err:
+        raise CocoFormatError(source or "output", "",
+                              f"holds a value that cannot be written back as JSON ({err}; "
+                              "at most 254 nested levels and 64-bit integers)") from None
+
+
+class OutputError(OSError):
+    """An output cannot be written (read-only folder, full disk, ...): the message names the
+    output path and the system's reason, never an input."""
+
+    def __init__(self, path: str | os.PathLike, err: OSError):
+        reason = err.strerror or str(err)
+        super().__init__(err.errno, f"{path}: cannot write ({reason})")
+
+    def __str__(self) -> str:
+        return self.args[1]
+
+    def __reduce__(self):  # crosses process pools; rebuilt from its message
+        return _output_error, (self.errno, self.args[1])
+
+
+def _output_error(code, message):
+    err = OutputError.__new__(OutputError)
+    OSError.__init__(err, code, message)
+    return err
+
+
+def output_error(path: str | os.PathLike, err: OSError) -> OutputError:
+    return err if isinstance(err, OutputError) else OutputError(path, err)
+
+
+# Temporary outputs carry the writer's pid (".NAME.<pid>-XXXX.part"), so a later run can tell
+# those of a killed writer (pid gone) from those of one still running, and remove them.
+_STALE = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)-[^.]+\.part")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    try:  # a zombie has ended: its state is Z
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def remove_stale(parent: Path, name: str) -> list[Path]:
+    """Remove temporary files and staging folders of ``name`` in ``parent`` left by a writer that
+    was killed (SIGKILL, power loss): their pid no longer runs. Returns what was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _STALE.fullmatch(entry.name)
+        if not m or m["name"] != name or int(m["pid"]) == os.getpid() or _pid_alive(int(m["pid"])):
+            continue
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only if
-    the block succeeds, so a failure never leaves a partial output file."""
+    the block succeeds, so a failure never leaves a partial output file. An OSError
+    (read-only folder, full disk) is an :class:`OutputError` naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should follow the umask
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(path.parent, path.name)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".part", dir=path.parent)
+        os.close(fd)
+    except OSError as err:
+        raise output_error(path, err) from None
+    tmp_path = Path(tmp)
+    try:
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should follow the umask
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as err:
+        if err.filename not in (None, str(tmp_path), str(path)):  # another file's fault (an input): as it is
+            raise
+        raise output_error(path, err) from None
     finally:
-        if tmp_path.exists():
+        with contextlib.suppress(OSError):
             tmp_path.unlink()
 
 
 def staging_dir(parent: Path, name: str) -> Path:
     """A hidden temporary folder in ``parent`` to fill and then rename into place
-    (mkdtemp makes it 0700; the final folder should follow the umask)."""
-    parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".part", dir=parent))
-    os.chmod(stage, 0o777 & ~_UMASK)
+    (mkdtemp makes it 0700; the final folder should follow the umask). Stale staging of
+    ``name`` left by a killed run goes first."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(parent, name)
+        stage = Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}-", suffix=".part", dir=parent))
+        os.chmod(stage, 0o777 & ~_UMASK)
+    except OSError as err:
+        raise output_error(parent / name, err) from None
     return stage
 
 
-def write_json(path: str | os.PathLike, obj: Any, indent: bool = False) -> Path:
+def write_json(path: str | os.PathLike, obj: Any, indent: bool = False,
+               source: str | os.PathLike | None = None) -> Path:
+    encoded = dump_json(obj, indent, source)  # before the temporary file: a bad value leaves nothing
     with atomic_output(path) as tmp:
-        tmp.write_bytes(dump_json(obj, indent))
+        tmp.write_bytes(encoded)
     return Path(path)
 
 
@@ -234,6 +334,55 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+INT64 = 2 ** 63
+
+
+def _finite(v: Any) -> bool:
+    """A finite JSON number that fits a float64 (a JSON ``true`` is no number; an integer past
+    64 bits, which only the stdlib fallback reads, is refused rather than overflowing later)."""
+    if type(v) is float:
+        return math.isfinite(v)
+    return type(v) is int and -INT64 <= v < INT64
+
+
+def _is_id(v: Any) -> bool:
+    return type(v) is int and -INT64 <= v < INT64
+
+
+def _has_bool(lists) -> bool:
+    """Whether any value of ``lists`` is a JSON true/false (numpy would read it as 1/0)."""
+    return bool in set(map(type, itertools.chain.from_iterable(lists)))
+
+
+# ---------------------------------------------------------------- unambiguous spellings
+# Rewritten on read, before validation, so every command sees one form: iscrowd true/false
+# (whole public datasets write it so) is 1/0, and an integral float id (785.0) is the int it means.
+
+_ID_FIELDS = {"images": ("id", "source_image_id"),
+              "annotations": ("id", "image_id", "category_id", "source_annotation_id"),
+              "categories": ("id",)}
+
+
+def normalise(data: Any) -> Any:
+    """``data`` with the unambiguous spellings above rewritten in place."""
+    if type(data) is not dict:
+        return data
+    for key, fields in _ID_FIELDS.items():
+        items = data.get(key)
+        if type(items) is not list:
+            continue
+        for item in items:
+            if type(item) is not dict:
+                continue
+            for f in fields:
+                v = item.get(f)
+                if type(v) is float and v.is_integer() and -INT64 <= v < INT64:
+                    item[f] = int(v)
+            if key == "annotations" and type(item.get("iscrowd")) is bool:
+                item["iscrowd"] = int(item["iscrowd"])
+    return data
+
+
 def _person_schema(categories: list, source: str) -> KeypointSchema:
     for i, cat in enumerate(categories):
         if not isinstance(cat, dict):
@@ -241,6 +390,8 @@ def _person_schema(categories: list, source: str) -> KeypointSchema:
         for key in ("id", "name"):
             if key not in cat:
                 raise CocoFormatError(source, f"categories[{i}].{key}", "missing key")
+        if not _is_id(cat["id"]):
+            raise CocoFormatError(source, f"categories[{i}].id", f"must be an integer, got {cat['id']!r}")
     persons = [(i, c) for i, c in enumerate(categories) if c["name"] == "person"]
     if not persons:
         names = ", ".join(repr(c["name"]) for c in categories) or "none"
@@ -261,11 +412,11 @@ def _check_image(img: Any, i: int, source: str) -> None:
     for key in ("id", "width", "height", "file_name"):
         if key not in img:
             raise CocoFormatError(source, f"{where}.{key}", "missing key")
-    if not isinstance(img["id"], int) or isinstance(img["id"], bool):
+    if not _is_id(img["id"]):
         raise CocoFormatError(source, f"{where}.id", f"must be an integer, got {img['id']!r}")
     for key in ("width", "height"):
         v = img[key]
-        if not _is_number(v) or not math.isfinite(v) or v <= 0:
+        if not _finite(v) or v <= 0:
             raise CocoFormatError(source, f"{where}.{key}", f"must be a positive number, got {v!r}")
     check_inside_path(img["file_name"], source, f"{where}.file_name")
 
@@ -277,6 +428,8 @@ def check_bbox(bbox: Any, where: str, source: str) -> None:
         v = bbox[j]
         if not _is_number(v):
             raise CocoFormatError(source, where, f"{name} must be a number, got {v!r}")
+        if type(v) is int and not _finite(v):
+            raise CocoFormatError(source, where, f"{name} is too large for a float")
         if math.isnan(v):
             raise CocoFormatError(source, where, f"{name} is NaN")
         if not math.isfinite(v):
@@ -294,10 +447,112 @@ def check_keypoints(kps: Any, k: int, where: str, source: str) -> None:
         raise CocoFormatError(source, where,
                               f"has {len(kps)} values, expected 3*K = {3 * k} for the {k} keypoints of the person category")
     for j, v in enumerate(kps):
-        if not _is_number(v) or not math.isfinite(v):
+        if not _finite(v):
             raise CocoFormatError(source, f"{where}[{j}]", f"must be a finite number, got {v!r}")
         if j % 3 == 2 and v not in (0, 1, 2):
             raise CocoFormatError(source, f"{where}[{j}]", f"visibility flag must be 0, 1 or 2, got {v!r}")
+
+
+# A segmentation is absent, null or [] (no mask), a list of polygons [x1, y1, x2, y2, ...] of
+# finite numbers, or an RLE {"size": [height, width] of its image, "counts": run lengths as a
+# list of integers >= 0 or COCO's compressed string} whose runs cover the image exactly.
+
+def _rle_string_counts(s: str) -> list[int] | None:
+    """The run lengths of COCO's compressed RLE string (pycocotools' rleFrString), or None
+    where it is malformed (pycocotools would read past its end)."""
+    counts: list[int] = []
+    p = 0
+    while p < len(s):
+        x = k = 0
+        more = True
+        while more:
+            if p >= len(s):
+                return None
+            c = ord(s[p]) - 48
+            if not 0 <= c < 64:
+                return None
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x)
+    return counts
+
+
+def check_segmentation(segm: Any, where: str, source: str | os.PathLike, height: Any, width: Any) -> None:
+    """One segmentation as the rule above says (``height`` x ``width``: its image)."""
+    if segm is None or (type(segm) is list and not segm):
+        return
+    if type(segm) is list:
+        for i, poly in enumerate(segm):
+            if type(poly) is not list:
+                raise CocoFormatError(source, f"{where}[{i}]", f"a polygon must be a list of x, y numbers, got {poly!r:.60}")
+            if len(poly) % 2:
+                raise CocoFormatError(source, f"{where}[{i}]", f"a polygon has an odd number of coordinates ({len(poly)})")
+            for j, v in enumerate(poly):
+                if not _finite(v):
+                    raise CocoFormatError(source, f"{where}[{i}][{j}]", f"must be a finite number, got {v!r:.60}")
+        return
+    if type(segm) is not dict:
+        raise CocoFormatError(source, where, "must be a list of polygons or an RLE object "
+                              f"{{\"size\": [height, width], \"counts\": ...}}, got {segm!r:.60}")
+    for key in ("size", "counts"):
+        if key not in segm:
+            raise CocoFormatError(source, f"{where}.{key}", "missing key (an RLE needs size and counts)")
+    size = segm["size"]
+    if type(size) is not list or len(size) != 2 or not all(_is_id(v) for v in size) or size != [height, width]:
+        raise CocoFormatError(source, f"{where}.size",
+                              f"must be [height, width] of its image, [{height!r}, {width!r}], got {size!r:.60}")
+    counts = segm["counts"]
+    if type(counts) is str:
+        runs = _rle_string_counts(counts)
+        if runs is None:
+            raise CocoFormatError(source, f"{where}.counts", "is not a valid compressed RLE string")
+    elif type(counts) is list:
+        runs = counts
+        bad = next((j for j, v in enumerate(counts) if not _is_id(v)), None)
+        if bad is not None:
+            raise CocoFormatError(source, f"{where}.counts[{bad}]", f"must be an integer >= 0, got {counts[bad]!r:.60}")
+    else:
+        raise CocoFormatError(source, f"{where}.counts",
+                              f"must be a list of run lengths or a compressed RLE string, got {counts!r:.60}")
+    if any(v < 0 for v in runs):
+        raise CocoFormatError(source, f"{where}.counts", "run lengths must be >= 0")
+    if sum(runs) != height * width:
+        raise CocoFormatError(source, f"{where}.counts",
+                              f"run lengths sum to {sum(runs)}, but a {height}x{width} mask has {height * width} pixels")
+
+
+def check_segmentations(anns: list, image_size, source: str | os.PathLike, json_paths) -> None:
+    """:func:`check_segmentation` for every one of ``anns``: polygons vectorised, RLEs (rare:
+    iscrowd regions) one by one; ``image_size(n)`` is (height, width) of ann ``n``'s image and
+    ``json_paths()`` names them (both called only when needed)."""
+    segs = [a.get("segmentation") if type(a) is dict else None for a in anns]
+    polys = [p for sg in segs if type(sg) is list for p in sg]
+    try:
+        ok = (all(type(p) is list and not len(p) % 2 for p in polys)
+              and set(map(type, itertools.chain.from_iterable(polys))) <= {int, float}
+              and bool(np.isfinite(np.fromiter(itertools.chain.from_iterable(polys), np.float64)).all()))
+    except OverflowError:  # an integer past float range
+        ok = False
+    todo = range(len(segs)) if not ok else [n for n, sg in enumerate(segs) if sg is not None and type(sg) is not list]
+    if not todo:
+        return
+    paths = json_paths()
+    for n in todo:
+        check_segmentation(segs[n], f"{paths[n]}.segmentation", source, *image_size(n))
+
+
+def image_size_of(ds: "ValidatedDataset", anns: list):
+    """(height, width) of the image of ``anns[n]``, as :func:`check_segmentations` asks."""
+    def size(n: int) -> tuple:
+        im = ds.images[ds.image_index[anns[n]["image_id"]]]
+        return im["height"], im["width"]
+    return size
 
 
 def annotation_paths(data: dict, anns: list) -> list[str]:
@@ -314,7 +569,8 @@ def keypoint_array(anns: list, k: int, source: str, json_paths) -> np.ndarray:
         raw = np.array([a["keypoints"] for a in anns])
         if raw.dtype.kind in "iuf" and raw.shape == (len(anns), 3 * k):  # strings must not become numbers
             kps = raw.reshape(len(anns), k, 3)
-            if np.isfinite(kps).all() and np.isin(kps[..., 2], (0, 1, 2)).all():
+            if (np.isfinite(kps).all() and np.isin(kps[..., 2], (0, 1, 2)).all()
+                    and not _has_bool(a["keypoints"] for a in anns)):
                 return kps
     except (ValueError, TypeError, OverflowError, KeyError):
         pass
@@ -338,10 +594,11 @@ def _images_ok(images: list) -> bool:
                    and im["file_name"] and ".." not in im["file_name"] and im["file_name"][0] != "/"
                    and "\0" not in im["file_name"] and ":" not in im["file_name"] for im in images):
             return False
+        np.fromiter((im["id"] for im in images), np.int64, count=len(images))  # ids fit 64 bits
         wh = np.array([(im["width"], im["height"]) for im in images], dtype=np.float64).reshape(-1, 2)
         return bool(np.isfinite(wh).all() and (wh > 0).all()) and all(
             type(im["width"]) in (int, float) and type(im["height"]) in (int, float) for im in images)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return False
 
 
@@ -352,9 +609,9 @@ def _check_annotation(ann: Any, i: int, k: int, image_ids: dict, source: str) ->
     for key in ("id", "image_id", "category_id", "bbox"):
         if key not in ann:
             raise CocoFormatError(source, f"{where}.{key}", "missing key")
-    if not isinstance(ann["id"], int) or isinstance(ann["id"], bool):
+    if not _is_id(ann["id"]):
         raise CocoFormatError(source, f"{where}.id", f"must be an integer, got {ann['id']!r}")
-    if ann["image_id"] not in image_ids:
+    if not _is_id(ann["image_id"]) or ann["image_id"] not in image_ids:
         raise CocoFormatError(source, f"{where}.image_id", f"refers to unknown image id {ann['image_id']!r}")
     check_bbox(ann["bbox"], f"{where}.bbox", source)
     if "keypoints" not in ann:
@@ -362,7 +619,7 @@ def _check_annotation(ann: Any, i: int, k: int, image_ids: dict, source: str) ->
     check_keypoints(ann["keypoints"], k, f"{where}.keypoints", source)
     if "area" in ann:
         area = ann["area"]
-        if not _is_number(area) or not math.isfinite(area) or area < 0:
+        if not _finite(area) or area < 0:
             raise CocoFormatError(source, f"{where}.area", f"must be a number >= 0, got {area!r}")
     crowd = ann.get("iscrowd", 0)
     if type(crowd) is not int or crowd not in (0, 1):
@@ -387,6 +644,7 @@ def validate_keypoint_dataset(data: Any, source: str | os.PathLike) -> Validated
     source = str(source)
     if not isinstance(data, dict):
         raise CocoFormatError(source, "", f"top level must be a JSON object, got {type(data).__name__}")
+    normalise(data)
     images = _require_list(data, "images", source)
     anns = _require_list(data, "annotations", source)
     cats = _require_list(data, "categories", source)
@@ -410,6 +668,10 @@ def validate_keypoint_dataset(data: Any, source: str | os.PathLike) -> Validated
             if "category_id" not in a:
                 raise CocoFormatError(source, f"annotations[{i}].category_id", "missing key") from None
         raise
+    if not all(type(c) is int for c in cat_ids):
+        for i, c in enumerate(cat_ids):
+            if not _is_id(c):
+                raise CocoFormatError(source, f"annotations[{i}].category_id", f"must be an integer, got {c!r}")
     person_cat = schema.category_id
     if all(c == person_cat for c in cat_ids):
         persons = anns
@@ -468,7 +730,7 @@ def _person_arrays(anns: list, k: int, image_index: dict, strict: bool = True) -
                 return None
             if not all(type(a["id"]) is int and type(a.get("iscrowd", 0)) is int for a in anns):
                 return None
-            if not np.isfinite(boxes).all() or (boxes[:, 2:] <= 0).any():
+            if not np.isfinite(boxes).all() or (boxes[:, 2:] <= 0).any() or _has_bool(a["bbox"] for a in anns):
                 return None
             areas = np.array([a.get("area", 0) for a in anns])
             if n and (areas.dtype.kind not in "iuf" or not np.isfinite(areas).all() or (areas < 0).any()):

@@ -84,6 +84,7 @@ def load_base(path: Path) -> tuple[dict, int]:
     """A COCO-crowd file that has not been jittered yet, and its K."""
     data = read_json(path)
     k = check_crowd_file(data, path).schema.num_keypoints
+    dump_json(data, source=path)  # what cannot be written back fails here, before any level is written
     info = data.get("crowd_info") or {}
     if info.get("jitter_px"):
         raise CocoFormatError(path, "crowd_info.jitter_px",

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, atomic_output, check_inside_path, check_name,
-                       dump_json, keypoint_array, read_json, validate_keypoint_dataset)
+                       check_segmentations, dump_json, image_size_of, keypoint_array, read_json,
+                       validate_keypoint_dataset)
 
 REQUIRED_IMAGE_FIELDS = ("source_image_id", "crop_box", "num_people")
 
@@ -24,6 +25,8 @@ def check_crowd_file(data, source) -> ValidatedDataset:
     ds = validate_keypoint_dataset(data, source)
     keypoint_array(ds.annotations, ds.schema.num_keypoints, ds.source,
                    lambda: annotation_paths(data, ds.annotations))
+    check_segmentations(ds.annotations, image_size_of(ds, ds.annotations), ds.source,
+                        lambda: annotation_paths(data, ds.annotations))
     info = data.get("crowd_info")
     if info is not None and not isinstance(info, dict):
         raise CocoFormatError(source, "crowd_info", f"must be an object, got {type(info).__name__}")
@@ -99,8 +102,9 @@ def run_split(path: str | Path, *, fraction: float = 0.5, seed: int = 0, names=(
         for half in halves:
             half["crowd_info"]["image_dir"] = rebased
     targets = {name: out_dir / f"{path.stem}_{name}.json" for name in names}
-    # both halves or neither: the second rename happens only if both encoded
+    encoded = [dump_json(half, source=path) for half in halves]  # before any file: a bad value leaves none
+    # both halves or neither: the renames happen only once both are written
     with atomic_output(targets[names[0]]) as t0, atomic_output(targets[names[1]]) as t1:
-        t0.write_bytes(dump_json(halves[0]))
-        t1.write_bytes(dump_json(halves[1]))
+        t0.write_bytes(encoded[0])
+        t1.write_bytes(encoded[1])
     return targets

@@ -182,15 +182,15 @@ def _two_person_image(d):
 
 
 @pytest.mark.parametrize("segm,message", [
-    ([[1.0, 2.0, 3.0]], "cannot be read as COCO polygons or RLE"),
-    ({"counts": "abc", "size": [1, 1]}, "cannot be read as COCO polygons or RLE"),
+    ([[1.0, 2.0, 3.0]], r"\[0\]: a polygon has an odd number of coordinates \(3\)"),
+    ({"counts": "abc", "size": [1, 1]}, r"\.size: must be \[height, width\] of its image"),
 ])
 def test_bad_segmentation_of_a_kept_person_names_its_path(tmp_path, segm, message):
     def mutate(d):
         _two_person_image(d)
         d["annotations"][1]["segmentation"] = segm
     root, _ = setup_world(tmp_path, mutate)
-    with pytest.raises(CocoFormatError, match=r"person_keypoints_train2014\.json: annotations\[1\]\.segmentation: " + message):
+    with pytest.raises(CocoFormatError, match=r"person_keypoints_train2014\.json: annotations\[1\]\.segmentation" + message):
         run_build(split="train2014", coco_root=root, out=tmp_path / "out", no_images=True, progress=False)
     assert no_outputs(tmp_path / "out")
 
