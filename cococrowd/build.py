@@ -6,15 +6,16 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
 from . import SYNTH_CONTRIBUTOR, __version__
-from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, check_name, check_replaceable_dir,
-                       check_segmentations, dump_json, gc_paused, image_size_of, keypoint_array, load_keypoint_file,
-                       write_bytes, write_json)
+from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, atomic_output, check_name,
+                       check_replaceable_dir, check_segmentations, dump_json, gc_paused, image_size_of, keypoint_array,
+                       load_keypoint_file, write_temp)
 from .crops import cut_crops, missing_sources, replace_dir
 from .overlap import components, crowd_pairs, expand_ranges
 from .regions import (area_without_mask, boxes_to_crops, clip_polygon_sets, keypoints_to_crops, polygons_area,
@@ -331,10 +332,19 @@ def _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, sk
         "counts": result.counts,
         "skipped": skipped,
     }
-    # all work is done before anything is replaced: crops, then the file, then its manifest
+    manifest_bytes = dump_json(manifest, indent=True, source=ann_path)
+    # all work is done before anything is replaced: crops staged, file and manifest written to
+    # temporaries, then the crops folder, the file and its manifest go into place (a full disk
+    # at any step leaves the previous outputs as they were)
     stage = None if no_images else cut_crops(crowd["images"], img_dir, out / name, workers, progress)
-    if stage is not None:
-        replace_dir(stage, out / name)
-    write_bytes(json_path, encoded)
-    write_json(out / f"manifest_{name}.json", manifest, indent=True, source=ann_path)
+    try:
+        with atomic_output(out / f"manifest_{name}.json") as tmp_manifest, atomic_output(json_path) as tmp_json:
+            write_temp(tmp_json, encoded, json_path)
+            write_temp(tmp_manifest, manifest_bytes, out / f"manifest_{name}.json")
+            if stage is not None:
+                replace_dir(stage, out / name)
+                stage = None
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
     return manifest

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .cocofile import CocoFormatError
+from .cocofile import CocoFormatError, OutputError
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -25,7 +25,7 @@ class _Group(click.Group):
             warnings.showwarning = _show_warning
             try:
                 return super().invoke(ctx)
-            except (CocoFormatError, FileNotFoundError, FileExistsError, ValueError) as err:
+            except (CocoFormatError, OutputError, FileNotFoundError, FileExistsError, ValueError) as err:
                 click.echo(f"error: {err}", err=True)
                 sys.exit(2)
 

@@ -215,6 +215,15 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def write_temp(tmp: Path, data: bytes, path: str | os.PathLike) -> None:
+    """Fill the temporary file of ``path`` (from :func:`atomic_output`); a failure names ``path``
+    even when several outputs are open at once."""
+    try:
+        tmp.write_bytes(data)
+    except OSError as err:
+        raise output_error(path, err) from None
+
+
 def staging_dir(parent: Path, name: str) -> Path:
     """A hidden temporary folder in ``parent`` to fill and then rename into place
     (mkdtemp makes it 0700; the final folder should follow the umask). Stale staging of

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .cocofile import CocoFormatError, atomic_output, check_replaceable_dir, dump_json, read_json, write_json
-from .crops import missing_sources, write_crops
+from .cocofile import CocoFormatError, atomic_output, check_replaceable_dir, dump_json, read_json
+from .crops import cut_crops, missing_sources, replace_dir
 from .regions import to_crop
 from .split import check_crowd_file, rebased_image_dir
 
@@ -188,11 +188,21 @@ def run_jitter(in_file: str | os.PathLike, levels: list[int], *, seed: int = 0,
         crops_dir = _crops_root(out_dir) / f"{name}_jitter{px}"
         image_dir = None if no_images else os.path.relpath(crops_dir, out_dir)  # no crops, no folder
         variant, outside = jitter_crowd(data, k, sizes, px, seed, image_dir)
+        encoded = dump_json(variant, source=path)
+        stage = None
         if not no_images:
             with_sizes = [dict(im, source_width=int(w), source_height=int(h))
                           for im, (w, h) in zip(variant["images"], sizes)]
-            write_crops(with_sizes, src_dir, crops_dir, workers=workers, progress=progress)
-        write_json(json_path, variant)
+            stage = cut_crops(with_sizes, src_dir, crops_dir, workers=workers, progress=progress)
+        try:  # the crops go into place only once the file is written, so neither is left alone
+            with atomic_output(json_path) as tmp:
+                tmp.write_bytes(encoded)
+                if stage is not None:
+                    replace_dir(stage, crops_dir)
+                    stage = None
+        finally:
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
         results.append(JitterLevel(px, json_path, None if no_images else crops_dir, len(variant["images"]), outside))
     return results
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, atomic_output, check_inside_path, check_name,
                        check_segmentations, dump_json, image_size_of, keypoint_array, read_json,
-                       validate_keypoint_dataset)
+                       validate_keypoint_dataset, write_temp)
 
 REQUIRED_IMAGE_FIELDS = ("source_image_id", "crop_box", "num_people")
 
@@ -105,6 +105,6 @@ def run_split(path: str | Path, *, fraction: float = 0.5, seed: int = 0, names=(
     encoded = [dump_json(half, source=path) for half in halves]  # before any file: a bad value leaves none
     # both halves or neither: the renames happen only once both are written
     with atomic_output(targets[names[0]]) as t0, atomic_output(targets[names[1]]) as t1:
-        t0.write_bytes(encoded[0])
-        t1.write_bytes(encoded[1])
+        write_temp(t0, encoded[0], targets[names[0]])
+        write_temp(t1, encoded[1], targets[names[1]])
     return targets

@@ -9,6 +9,7 @@ split the paper used.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,22 +270,25 @@ def render_markdown(stats: Stats, title: str) -> str:
 
 
 def write_stats(stats: Stats, out: str | os.PathLike, title: str) -> list[Path]:
+    """Every file or none: each is written to its temporary file first, and the renames into
+    place happen only once all are written (a full disk leaves no CSV without its stats.md)."""
     from .plots import bar_plot
 
     out = Path(out)
     written = []
-    for d in stats.distributions:
-        with atomic_output(out / f"{d.name}.csv") as tmp:
-            d.table().rename(columns=lambda c: c.replace(" (%)", "_pct").replace(" ", "_")).to_csv(tmp, index=False)
-        written.append(out / f"{d.name}.csv")
-        bar_plot(d.counts, out / f"{d.name}.png", title=d.title, xlabel=d.value, ylabel=d.items,
-                 note=f"n = {int(d.counts.sum()):,}")
-        written.append(out / f"{d.name}.png")
-    with atomic_output(out / "summary.csv") as tmp:
-        stats.summary.to_csv(tmp, index=False)
-    with atomic_output(out / "stats.md") as tmp:
-        tmp.write_text(render_markdown(stats, title), encoding="utf-8")
-    return written + [out / "summary.csv", out / "stats.md"]
+    with contextlib.ExitStack() as stack:
+        def target(name: str) -> Path:
+            written.append(out / name)
+            return stack.enter_context(atomic_output(out / name))
+
+        for d in stats.distributions:
+            d.table().rename(columns=lambda c: c.replace(" (%)", "_pct").replace(" ", "_")).to_csv(
+                target(f"{d.name}.csv"), index=False)
+            bar_plot(d.counts, target(f"{d.name}.png"), title=d.title, xlabel=d.value, ylabel=d.items,
+                     note=f"n = {int(d.counts.sum()):,}")
+        stats.summary.to_csv(target("summary.csv"), index=False)
+        target("stats.md").write_text(render_markdown(stats, title), encoding="utf-8")
+    return written
 
 
 def run_stats(*, crowd_path=None, source_path=None, split: str | None = None, coco_root=None,
