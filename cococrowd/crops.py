@@ -14,15 +14,15 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from .cocofile import check_replaceable_dir, staging_dir
+from .cocofile import OutputError, check_replaceable_dir, staging_dir
 
 
 class ImageFileError(FileNotFoundError):
     """A source image is missing, unreadable or not the size its JSON says."""
 
 
-def _cut_one_source(job: tuple[str, list[tuple[str, list[int]]], int, int, str]) -> int:
-    src, crops, width, height, stage = job
+def _cut_one_source(job: tuple[str, list[tuple[str, list[int]]], int, int, str, str]) -> int:
+    src, crops, width, height, stage, final = job
     try:
         with Image.open(src) as im:
             im.load()
@@ -32,12 +32,41 @@ def _cut_one_source(job: tuple[str, list[tuple[str, list[int]]], int, int, str])
             if im.mode not in ("RGB", "L"):
                 im = im.convert("RGB")
             for name, (x, y, w, h) in crops:
-                im.crop((x, y, x + w, y + h)).save(os.path.join(stage, name), format="PNG")
+                dest = os.path.join(stage, name)
+                try:  # a full or read-only output disk is the output's fault, not the source image's
+                    im.crop((x, y, x + w, y + h)).save(dest, format="PNG")
+                except OSError as err:
+                    raise OutputError(Path(final) / name, err) from None
+    except OutputError:
+        raise
     except FileNotFoundError:
         raise ImageFileError(f"{src}: source image not found") from None
     except (UnidentifiedImageError, OSError) as err:
         raise ImageFileError(f"{src}: cannot read image ({err})") from None
     return len(crops)
+
+
+def _end_with_parent(parent: int) -> None:
+    """Pool initializer: a worker ends when the process that started it dies, even by SIGKILL
+    (Linux PR_SET_PDEATHSIG; elsewhere a thread polls the parent pid)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):
+        import threading
+        import time
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
 
 
 def source_jobs(images: list[dict], source_dir: Path) -> list[tuple[str, list, int, int]]:
@@ -60,10 +89,11 @@ def cut_crops(images: list[dict], source_dir: Path, out_dir: Path, workers: int 
     caller renames it into place with :func:`replace_dir` (or removes it)."""
     stage = staging_dir(out_dir.parent, out_dir.name)
     try:
-        jobs = [j + (str(stage),) for j in source_jobs(images, source_dir)]
+        jobs = [j + (str(stage), str(out_dir)) for j in source_jobs(images, source_dir)]
         bar = tqdm(total=len(images), desc="crops", unit="img", disable=not progress)
         if workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_end_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 for n in pool.map(_cut_one_source, jobs, chunksize=max(1, len(jobs) // (workers * 8))):
                     bar.update(n)
         else:
@@ -83,9 +113,13 @@ def replace_dir(stage: Path, out_dir: Path) -> None:
     except FileExistsError:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(stage, out_dir)
+    try:
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(stage, out_dir)
+    except OSError as err:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise OutputError(out_dir, err) from None
 
 
 def write_crops(images: list[dict], source_dir: Path, out_dir: Path, workers: int = 1,
