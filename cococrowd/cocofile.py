@@ -31,6 +31,8 @@ class CocoFormatError(ValueError):
     """A COCO file is malformed; the message names the file and JSON path."""
 
     def __init__(self, source: str | os.PathLike, path: str, problem: str):
+        if len(problem) > 400:  # a repr of a huge or deeply nested value: the start says enough
+            problem = problem[:400] + "..."
         self.source, self.path, self.problem = str(source), path, problem
         where = f"{self.source}: {path}: " if path else f"{self.source}: "
         super().__init__(where + problem)
@@ -67,7 +69,10 @@ def _parse(raw: bytes, path: Path) -> Any:
             return json.loads(raw)
         except RecursionError:
             raise CocoFormatError(path, "", "JSON nested too deeply (more than about 1000 levels)") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        except UnicodeDecodeError as err:
+            raise CocoFormatError(path, "", f"not UTF-8 text (byte {err.start}: {err.reason}); "
+                                  "JSON files are UTF-8") from None
+        except json.JSONDecodeError as err:
             msg = getattr(err, "msg", str(err))
             line, col = getattr(err, "lineno", "?"), getattr(err, "colno", "?")
             raise CocoFormatError(path, "", f"malformed JSON at line {line} column {col}: {msg}") from fast_err

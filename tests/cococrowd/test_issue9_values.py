@@ -213,3 +213,18 @@ def test_split_accepts_boolean_iscrowd(tmp_path):
     assert res.exit_code == 0, res.output
     half = json.loads((tmp_path / "o" / "annotations" / "crowd_train2014_val.json").read_text())
     assert {type(a["iscrowd"]) for a in half["annotations"]} == {int}
+
+
+def test_not_utf8_and_huge_values_are_short_lines(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_bytes('{"images": "\u00e9"}'.encode("latin-1"))
+    assert len(b'{"images": "') == 12  # where the latin-1 byte sits
+    with pytest.raises(CocoFormatError, match=r"x.json: not UTF-8 text \(byte 12: invalid continuation byte\)"):
+        read_json(path)
+    nested = 1
+    for _ in range(900):
+        nested = [nested]
+    coco = _world(tmp_path, lambda d: d["images"][0].__setitem__("width", nested))
+    res = _build(coco, tmp_path / "out")
+    _fails_cleanly(res, "images[0].width: must be a positive number, got [[[[", out=tmp_path / "out")
+    assert len(res.output) < 700
