@@ -67,6 +67,14 @@ def scoring_options(f):
     return f
 
 
+def gt_and_results(f):
+    """--gt and --results of the commands that read a results file (`bench score`, `bench analyze`)."""
+    f = click.option("--results", "results_path", required=True, type=click.Path(dir_okay=False),
+                     help="The method's COCO keypoint results file (a JSON list of detections).")(f)
+    return click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False),
+                        help="Ground-truth COCO keypoint file (COCO-crowd, CrowdPose or plain COCO).")(f)
+
+
 def _scoring_kwargs(protocol, jitter, sigmas, bootstrap, seed, count_threshold, count_cap, pck_alpha) -> dict:
     return {"protocol": protocol, "jitter": list(jitter), "sigmas": sigmas, "bootstrap": bootstrap, "seed": seed,
             "count_threshold": count_threshold, "count_cap": count_cap, "pck_alpha": pck_alpha}
@@ -165,10 +173,7 @@ def run_command(method, checkpoint_path, config_path, weights, min_size, max_siz
 
 
 @main.command("score")
-@click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False),
-              help="Ground-truth COCO keypoint file (COCO-crowd, CrowdPose or plain COCO).")
-@click.option("--results", "results_path", required=True, type=click.Path(dir_okay=False),
-              help="The method's COCO keypoint results file (a JSON list of detections).")
+@gt_and_results
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for scores.json, report.md and its PNG plots.")
 @click.option("--name", "method", default=None, help="Method name in reports (default: the results file name).")
@@ -220,10 +225,7 @@ def report_command(runs, more_runs, out_md, title, protocol):
 
 
 @main.command("analyze")
-@click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False),
-              help="Ground-truth COCO keypoint file (COCO-crowd, CrowdPose or plain COCO).")
-@click.option("--results", "results_path", required=True, type=click.Path(dir_okay=False),
-              help="The method's COCO keypoint results file (a JSON list of detections).")
+@gt_and_results
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for analysis.json, analysis.md and its PNGs (error bars, galleries).")
 @click.option("--images", default=None, type=click.Path(file_okay=False),

@@ -457,14 +457,18 @@ def write_run(scores: dict, out_dir) -> Path:
     return write_bytes(out_dir / "report.md", text.encode())
 
 
-def load_run(run_dir) -> dict:
-    path = Path(run_dir) / "scores.json"
+def load_output(path: Path, fmt: str, command: str, run_dir) -> dict:
+    """A JSON output of a `bench` command, checked by its ``format`` key."""
     if not path.is_file():
-        raise CocoFormatError(path, "", f"not found (score the run first: bench score --out {run_dir})")
-    scores = read_json(path)
-    if not isinstance(scores, dict) or scores.get("format") != SCORES_FORMAT:
-        raise CocoFormatError(path, "format", f"not a `bench score` scores file (expected format {SCORES_FORMAT!r})")
-    return scores
+        raise CocoFormatError(path, "", f"not found (run {command} --out {run_dir} first)")
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise CocoFormatError(path, "format", f"not a `{command}` output (expected format {fmt!r})")
+    return data
+
+
+def load_run(run_dir) -> dict:
+    return load_output(Path(run_dir) / "scores.json", SCORES_FORMAT, "bench score", run_dir)
 
 
 def write_comparison(run_dirs, out_md, title: str | None = None, protocol: str | None = None) -> Path:

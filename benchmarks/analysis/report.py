@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cococrowd.cocofile import CocoFormatError, read_json, write_bytes, write_json
+from cococrowd.cocofile import write_bytes, write_json
 
 from .analyze import ANALYSIS_FORMAT, analysis_dict, bucket_groups, diagnose, load_inputs
 from .errors import TYPES
@@ -175,13 +175,8 @@ def write_analysis(gt_path, results_path, out_dir, *, images=None, sigmas: str |
 
 
 def load_analysis(run_dir) -> dict:
-    path = Path(run_dir) / "analysis.json"
-    if not path.is_file():
-        raise CocoFormatError(path, "", f"not found (run bench analyze --out {run_dir})")
-    a = read_json(path)
-    if not isinstance(a, dict) or a.get("format") != ANALYSIS_FORMAT:
-        raise CocoFormatError(path, "format", f"not a `bench analyze` file (expected format {ANALYSIS_FORMAT!r})")
-    return a
+    from benchmarks.report import load_output
+    return load_output(Path(run_dir) / "analysis.json", ANALYSIS_FORMAT, "bench analyze", run_dir)
 
 
 def render_comparison(analyses: list[dict]) -> str:

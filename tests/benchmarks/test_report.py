@@ -125,7 +125,7 @@ def test_bench_report_errors(tmp_path):
     assert r.exit_code == 2 and "at least one run folder" in r.output
     (empty / "scores.json").write_text(json.dumps({"format": "other"}))
     r = runner.invoke(main, ["report", "--runs", str(empty), "--out", str(tmp_path / "x.md")])
-    assert r.exit_code == 2 and "not a `bench score` scores file" in r.output
+    assert r.exit_code == 2 and "not a `bench score` output" in r.output
     assert not (tmp_path / "x.md").exists()
     with pytest.raises(ValueError, match="at least one run folder"):
         write_comparison([], tmp_path / "y.md")
