@@ -74,17 +74,10 @@ def _annotation_paths(ds: ValidatedDataset) -> list[int]:
 
 
 def _finite_keypoints(anns: list[dict], k: int, source: str, paths: list[int]) -> np.ndarray:
-    try:
-        kps = np.asarray([a["keypoints"] for a in anns], dtype=np.float64).reshape(len(anns), k, 3)
-        ok = np.isfinite(kps).all()
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        from cococrowd.cocofile import check_keypoints
-
-        for a, i in zip(anns, paths):
-            check_keypoints(a["keypoints"], k, f"annotations[{i}].keypoints", source)
-    return kps
+    """Every value checked by the curation's own rule (finite numbers, v in 0/1/2), as build does."""
+    from cococrowd.cocofile import keypoint_array
+    kps = keypoint_array(anns, k, source, lambda: [f"annotations[{i}]" for i in paths])
+    return np.asarray(kps, dtype=np.float64)
 
 
 def ground_truth_from_dataset(ds: ValidatedDataset) -> GroundTruth:

@@ -62,6 +62,9 @@ def pck(gt: GroundTruth, dt: Detections, alpha: float = 0.2, threshold: float = 
         ps, pe, ds, de = p_start[i], p_start[i + 1], d_start[i], d_start[i + 1]
         dist = np.linalg.norm(gxy[ps:pe, None] - dxy[None, ds:de], axis=3)   # (P, D, K)
         cost = np.where(lab[ps:pe, None], dist, 0).sum(2) / lab[ps:pe].sum(1)[:, None]
+        # a far-off coordinate (1e308) overflows to inf, which the Hungarian algorithm refuses:
+        # such a pair is as bad as any pair can be, and its keypoints are misses either way
+        cost = np.nan_to_num(cost, nan=1e300, posinf=1e300)   # sums of a few stay finite
         rows, cols = linear_sum_assignment(cost)
         matched[ps + rows] = True
         correct[ps + rows] = dist[rows, cols] <= scale[ps + rows, None]

@@ -278,3 +278,29 @@ def test_bench_score_jitter_error_is_one_line_with_exit_code_2(tmp_path):
     assert r.output.startswith("error: ") and len(r.output.strip().splitlines()) == 1
     assert "crowd_test_jitter10.json: crowd_info.jitter_px: is 10, but --jitter says 5" in r.output
     assert not (tmp_path / "out" / "scores.json").exists()
+
+
+def test_ground_truth_far_off_keypoint_scores_as_pycocotools_does(tmp_path):
+    """A ground-truth keypoint at 1e308: pycocotools scores it (that keypoint never matches);
+    so does bench score, PCK included (its Hungarian costs overflowed to inf before)."""
+    from scoring_helpers import pycoco
+    a, b = pose(100, 150, 60), pose(220, 150, 60)
+    far = a.copy()
+    far[3] = (1e308, 1e308)
+    box = gt_ann(1, 1, a)["bbox"]                     # the person's box; only one keypoint is far
+    gt = gt_file([image(1, num_people=2)], [gt_ann(1, 1, far, bbox=box), gt_ann(2, 1, b)])
+    path = write_json(tmp_path / "gt.json", gt)
+    res = [dt(1, a, 0.9), dt(1, b, 0.8)]
+    s = score_files(path, write_json(tmp_path / "res.json", res), bootstrap=0)
+    assert s["ap_ar"]["stats"]["AP"] == pytest.approx(pycoco(path, res).stats[0], abs=1e-12)
+    assert s["pck"]["mean"] < 1.0
+
+
+@pytest.mark.parametrize("flag", [5, -1])
+def test_ground_truth_visibility_flags_are_checked_as_build_checks_them(tmp_path, flag):
+    a = pose(100, 150, 60)
+    ann = gt_ann(1, 1, a)
+    ann["keypoints"][2] = flag
+    path = write_json(tmp_path / "gt.json", gt_file([image(1, num_people=1)], [ann]))
+    with pytest.raises(CocoFormatError, match=r"annotations\[0\]\.keypoints"):
+        score_files(path, write_json(tmp_path / "res.json", [dt(1, a, 0.9)]), bootstrap=0)
