@@ -128,6 +128,7 @@ def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
             "crop_box": crop, "num_people": size,
         })
     out_anns = _move_annotations(ds, anns, plan, images)
+    recomputed = _recompute_crowd_index(ds, images, out_anns)
     crowd = {
         "info": {"description": f"COCO-crowd regions of {Path(ds.source).name} (IoU >= {iou})",
                  "version": __version__},
@@ -146,9 +147,30 @@ def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
         "source_people": int((~is_crowd).sum()),
         "source_iscrowd_regions": int(is_crowd.sum()),
         "crowd_pairs": int(len(i)),
+        "crowd_index_recomputed": recomputed,
         **region_counts(crowd),
     }
     return BuildResult(crowd=crowd, counts=counts, skipped=dict(ds.skipped))
+
+
+def _recompute_crowd_index(ds: ValidatedDataset, images: list[dict], out_anns: list[dict]) -> int:
+    """A source with a per-image ``crowdIndex`` (CrowdPose) gives each region the crowd index of
+    its own members, by the dataset's definition (the source image's value describes other
+    people too). Returns how many regions got one."""
+    if not any("crowdIndex" in im for im in ds.images):
+        return 0
+    from .crowdindex import crowd_index
+    members: dict[int, list[dict]] = {}
+    for a in out_anns:
+        if not a.get("ignore", 0):
+            members.setdefault(a["image_id"], []).append(a)
+    k = ds.schema.num_keypoints
+    for im in images:
+        people = members.get(im["id"], [])
+        kps = np.asarray([a["keypoints"] for a in people], dtype=np.float64).reshape(len(people), k, 3)
+        boxes = np.asarray([a["bbox"] for a in people], dtype=np.float64).reshape(len(people), 4)
+        im["crowdIndex"] = round(crowd_index(kps, boxes), 6)
+    return len(images)
 
 
 def region_counts(crowd: dict) -> dict:
