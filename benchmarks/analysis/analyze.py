@@ -65,7 +65,7 @@ class Diagnosis:
 
 
 def diagnose(gt, dt, sigmas: np.ndarray) -> Diagnosis:
-    match, match_oks, _ = match_detections(gt, dt, sigmas)
+    match, match_oks = match_detections(gt, dt, sigmas)
     errors = classify(gt, dt, match, sigmas, mirror_index(gt.keypoint_names))
     return Diagnosis(match, match_oks, errors, false_negatives(gt, match), overlapping_others(gt),
                      best_oks(gt, dt, sigmas))

@@ -47,7 +47,6 @@ def keypoint_similarity(gt_xy: np.ndarray, gt_v: np.ndarray, area: np.ndarray, d
 @dataclass
 class KeypointErrors:
     types: np.ndarray       # (N, K) int8: index into TYPES, NOT_ANALYSED where no labelled matched keypoint
-    best_ks: np.ndarray     # (N, K) the winning ks (0 where none reached it)
     corrected: np.ndarray   # (N, K, 2) where each keypoint goes when its error type is corrected
     analysed: np.ndarray    # (N,) bool: matched to a person with a labelled keypoint
 
@@ -58,7 +57,6 @@ def classify(gt, dt, match: np.ndarray, sigmas: np.ndarray, mirror: np.ndarray) 
     keypoint). ``gt`` is a scoring GroundTruth, ``dt`` its Detections."""
     n, k = dt.keypoints.shape[:2]
     types = np.full((n, k), NOT_ANALYSED, dtype=np.int8)
-    best = np.zeros((n, k))
     corrected = dt.keypoints[:, :, :2].copy()
     analysed = np.zeros(n, dtype=bool)
     labelled = gt.keypoints[:, :, 2] > 0
@@ -86,11 +84,10 @@ def classify(gt, dt, match: np.ndarray, sigmas: np.ndarray, mirror: np.ndarray) 
         t = np.where(top < JITTER_KS, 4, np.where(own, np.where(top > GOOD_KS, 0, 1), np.where(own_mirror, 2, 3)))
         keep = labelled[g]
         types[i, keep] = t[keep]
-        best[i, keep] = top[keep]
         # the correction: the right keypoint displaced (along x) to the ks the type is corrected to
         target = np.where(t == 1, GOOD_KS, np.where(t == 4, JITTER_KS, np.clip(top, np.spacing(1), 1.0)))
         dist = np.sqrt(-np.log(target) * 2 * gt.area[g] * (2 * sigmas) ** 2)
         fix = keep & (t > 0)
         corrected[i, fix, 0] = gt.keypoints[g, fix, 0] + dist[fix]
         corrected[i, fix, 1] = gt.keypoints[g, fix, 1]
-    return KeypointErrors(types, best, corrected, analysed)
+    return KeypointErrors(types, corrected, analysed)

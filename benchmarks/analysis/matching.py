@@ -26,13 +26,13 @@ def _coco_gt(gt):
 
 
 def match_detections(gt, dt, sigmas: np.ndarray, threshold: float = LOCALISATION_OKS):
-    """(annotation index matched to each detection or -1, its OKS there, best OKS of each
-    detection with any annotation of its image) at ``threshold``, all areas."""
+    """(annotation index matched to each detection or -1, its OKS there) at ``threshold``,
+    all areas. (Each detection's best OKS with anyone is impact.best_oks.)"""
     from pycocotools.cocoeval import COCOeval
     n = len(dt)
-    matched, matched_oks, best = np.full(n, -1, dtype=np.int64), np.zeros(n), np.zeros(n)
+    matched, matched_oks = np.full(n, -1, dtype=np.int64), np.zeros(n)
     if n == 0:
-        return matched, matched_oks, best
+        return matched, matched_oks
     coco = _coco_gt(gt)
     results = [{"image_id": int(gt.image_ids[dt.image[i]]), "category_id": gt.category_id,
                 "keypoints": dt.keypoints[i].ravel().tolist(), "score": float(dt.score[i])} for i in range(n)]
@@ -55,10 +55,7 @@ def match_detections(gt, dt, sigmas: np.ndarray, threshold: float = LOCALISATION
         ranked = np.argsort([-d["score"] for d in dts], kind="mergesort")[:ev.params.maxDets[-1]]
         row_of = {dts[r]["id"]: j for j, r in enumerate(ranked)}
         for d_id, g_id in zip(e["dtIds"], e["dtMatches"][0]):
-            row = row_of[d_id]
-            if len(ious):
-                best[d_id - 1] = float(np.max(ious[row]))
             if g_id:
                 matched[d_id - 1] = position[int(g_id)]
-                matched_oks[d_id - 1] = float(ious[row, gt_col[int(g_id)]])
-    return matched, matched_oks, best
+                matched_oks[d_id - 1] = float(ious[row_of[d_id], gt_col[int(g_id)]])
+    return matched, matched_oks
