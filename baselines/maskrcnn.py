@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.engine.registry import register
+
 COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
           "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
           "left_knee", "right_knee", "left_ankle", "right_ankle")
@@ -107,6 +109,7 @@ class CropImages:
         return pil_to_tensor(img).float().div_(255.0), self.dataset.crowd.images[index].id
 
 
+@register("maskrcnn")
 @dataclass
 class MaskRCNNMethod:
     """torchvision Keypoint R-CNN ResNet-50-FPN over the crops of a COCO-crowd file."""
@@ -127,8 +130,8 @@ class MaskRCNNMethod:
         from tqdm import tqdm
 
         from benchmarks.data import CrowdPoseDataset
-        from benchmarks.seqpose.distributed import pick_device
-        from benchmarks.seqpose.predict import person_category_id
+        from benchmarks.engine.distributed import pick_device
+        from benchmarks.engine.predict import person_category_id
         if images is not None and not Path(images).is_dir():
             raise FileNotFoundError(f"--images {images}: no such folder")
         dataset = CrowdPoseDataset(gt_path, train=False, use_source_images=False, crops_dir=images)

@@ -5,6 +5,8 @@ import sys
 
 import click
 
+from benchmarks.engine.registry import available, learned_methods
+
 
 def _is_input_error(err: BaseException) -> bool:
     """Bad files, options or configs: reported as one line, not a traceback."""
@@ -32,7 +34,8 @@ def main():
     """Train and score crowd pose methods on COCO-crowd files.
 
     `bench score` scores any COCO keypoint results file; `bench report` puts runs side by side;
-    `bench train` / `bench run` train and run the paper's sequential model.
+    `bench train` / `bench run` train and run the registered methods (the paper's sequential model,
+    Associative Embedding, Mask R-CNN, the oracle).
     """
 
 
@@ -83,19 +86,21 @@ def _scoring_kwargs(protocol, jitter, sigmas, bootstrap, seed, count_threshold, 
 # ---------------------------------------------------------------- train / run (sequential model)
 
 @main.command("train")
-@click.option("--method", default="ours", show_default=True, type=click.Choice(["ours"]),
-              help="Method to train; only the paper's sequential model trains here.")
+@click.option("--method", default="ours", show_default=True,
+              help=f"Method to train ({', '.join(learned_methods())}): 'ours' (the paper's sequential model) or "
+                   "'ae' (Associative Embedding; trained on a COCO-crowd file it is the paper's AE*).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="TOML/JSON config (e.g. configs/seqpose_coco_crowd.toml); default: the paper's settings. "
-                   "With --resume the checkpoint's config is used and a given one must match it.")
+              help="The method's TOML/JSON config (e.g. configs/seqpose_coco_crowd.toml, configs/ae_coco_crowd.toml); "
+                   "default: the method's paper settings. With --resume the checkpoint's config is used and a "
+                   "given one must match it.")
 @click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False),
               help="COCO-crowd training file from `cococrowd build`.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Run folder: checkpoints/last.pt, log.csv, tensorboard/.")
 @click.option("--resume", is_flag=True, help="Continue exactly from OUT/checkpoints/last.pt.")
 @click.option("--pretrained", default=None,
-              help="Backbone weights: 'imagenet' (torchvision, cached or downloaded), 'none', or a state-dict "
-                   "PATH; overrides model.pretrained.")
+              help="--method ours: backbone weights 'imagenet' (torchvision, cached or downloaded), 'none', or a "
+                   "state-dict PATH; overrides model.pretrained.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N; default CUDA when present "
                                               "(under torchrun each process takes cuda:LOCAL_RANK).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override optim.epochs.")
@@ -105,13 +110,18 @@ def _scoring_kwargs(protocol, jitter, sigmas, bootstrap, seed, count_threshold, 
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on rank 0.")
 def train_command(method, config_path, gt_path, out_dir, resume, pretrained, device, epochs, stop_after,
                   workers, progress):
-    """Train the sequential pose model (multi-GPU: torchrun --nproc_per_node N $(command -v bench) train ...)."""
-    from benchmarks.methods import cli_errors
+    """Train a method on a COCO-crowd file (multi-GPU: torchrun --nproc_per_node N $(command -v bench) train ...)."""
+    from benchmarks.run import cli_errors
     with cli_errors():
-        from benchmarks.seqpose.train import config_for_run, train_on_file
-        config = config_for_run(config_path, out_dir, resume, epochs=epochs, workers=workers)
-        summary = train_on_file(config, gt_path, out_dir, resume=resume, device=device, stop_after=stop_after,
-                                progress=progress, pretrained=pretrained)
+        from benchmarks.engine.registry import get_method, learned_methods
+        from benchmarks.engine.train import config_for_run, train_on_file
+        if method not in learned_methods():
+            raise ValueError(f"--method {method}: not a method `bench train` trains (those: "
+                             f"{', '.join(learned_methods())})")
+        learner = get_method(method)
+        config = config_for_run(learner, config_path, out_dir, resume, epochs=epochs, workers=workers)
+        summary = train_on_file(learner, config, gt_path, out_dir, resume=resume, device=device,
+                                stop_after=stop_after, progress=progress, pretrained=pretrained)
         if summary.get("is_main", True):
             click.echo(f"epoch {summary['epoch']}: loss {summary.get('loss', float('nan')):.4f} -> "
                        f"{out_dir}/checkpoints/last.pt")
@@ -119,17 +129,22 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 
 @main.command("run")
 @click.option("--method", default="ours", show_default=True,
-              help="Registered method (benchmarks.methods): 'ours' (the sequential model, needs --checkpoint), "
-                   "'maskrcnn' (torchvision Keypoint R-CNN, --weights) or 'oracle' (the dataset's own targets for "
-                   "--config through the same prediction path: the AP ceiling of that target encoding and read-out).")
+              help=f"Registered method ({', '.join(available())}): 'ours' (the sequential model, --checkpoint), 'ae' (Associative Embedding, "
+                   "--checkpoint of `bench train --method ae`, or --weights of the authors' pose-ae-train), "
+                   "'maskrcnn' (torchvision Keypoint R-CNN, --weights) or 'oracle' (the dataset's own targets "
+                   "encoded by --codec's method through the same prediction path: the AP ceiling of that "
+                   "target encoding and read-out).")
 @click.option("--checkpoint", "checkpoint_path", default=None, type=click.Path(dir_okay=False),
-              help="Checkpoint written by `bench train` (e.g. RUN/checkpoints/last.pt); --method ours.")
+              help="Checkpoint written by `bench train` (e.g. RUN/checkpoints/last.pt); --method ours or ae.")
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="Seqpose config (TOML/JSON) whose input size and target radius the oracle uses; "
-                   "default: the paper's 512 px settings. --method oracle.")
+              help="--method oracle: config of the --codec method whose input size and targets it uses "
+                   "(default: that method's defaults). --method ae --weights: the network's config.")
+@click.option("--codec", default=None,
+              help="--method oracle: the learned method whose target codec it runs (default: ours).")
 @click.option("--weights", default=None,
               help="--method maskrcnn: 'coco' (torchvision's KeypointRCNN_ResNet50_FPN_Weights.COCO_V1 from the "
-                   "torch hub cache, else downloaded; the default), a state-dict PATH, or 'none' (random).")
+                   "torch hub cache, else downloaded; the default), a state-dict PATH, or 'none' (random). "
+                   "--method ae: a checkpoint saved by the authors' pose-ae-train (e.g. checkpoint.pth.tar).")
 @click.option("--min-size", type=click.IntRange(min=32), default=None,
               help="--method maskrcnn: shorter side the detector resizes each crop to (default 800).")
 @click.option("--max-size", type=click.IntRange(min=32), default=None,
@@ -154,13 +169,13 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 @click.option("--gallery", type=click.IntRange(min=0), default=4, show_default=True,
               help="With --analyze: worst and best images per people-count bucket in the galleries; 0 = none.")
 @scoring_options
-def run_command(method, checkpoint_path, config_path, weights, min_size, max_size, score_threshold, gt_path,
+def run_command(method, checkpoint_path, config_path, codec, weights, min_size, max_size, score_threshold, gt_path,
                 out_dir, images, flip, batch_size, workers, device, progress, name, analyze, gallery, **scoring):
     """Predict a COCO-crowd file with a method, write COCO results and score them."""
-    from benchmarks.methods import cli_errors, run_method
+    from benchmarks.run import cli_errors, run_method
     with cli_errors():
         summary = run_method(method, gt_path, out_dir, images=images, checkpoint=checkpoint_path,
-                             config=config_path, weights=weights, min_size=min_size, max_size=max_size,
+                             config=config_path, codec=codec, weights=weights, min_size=min_size, max_size=max_size,
                              score_threshold=score_threshold, flip=flip, batch_size=batch_size, workers=workers,
                              device=device, progress=progress,
                              scoring={"method": name or method, **_scoring_kwargs(**scoring)},

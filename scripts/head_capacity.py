@@ -18,15 +18,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "benchmarks")]
 
 from benchmarks.data import collate_people  # noqa: E402
-from benchmarks.seqpose import distributed  # noqa: E402
+from benchmarks.engine import distributed  # noqa: E402
 from benchmarks.seqpose.model import PRIOR_BIAS  # noqa: E402
-from benchmarks.seqpose.train import Trainer  # noqa: E402
+from benchmarks.engine.train import Trainer  # noqa: E402
+from benchmarks.seqpose.method import SeqPoseMethod  # noqa: E402
 from seqpose_helpers import ToyDataset, tiny_config  # noqa: E402
 
 
 def step1_peaks(single_conv_head: bool, steps: int = 120, every: int = 30) -> list[float]:
     torch.manual_seed(0)
-    trainer = Trainer(tiny_config(optim={"lr": 3e-3}), ToyDataset.keypoint_names,
+    trainer = Trainer(SeqPoseMethod(), tiny_config(optim={"lr": 3e-3}), ToyDataset.keypoint_names,
                       distributed.DistContext(0, 1, 0, torch.device("cpu")))
     if single_conv_head:
         head = torch.nn.Conv2d(trainer.model.decoder.head[0].in_channels, len(ToyDataset.keypoint_names), 1)
@@ -44,7 +45,7 @@ def step1_peaks(single_conv_head: bool, steps: int = 120, every: int = 30) -> li
             peaks.append(round(float(first.flatten(1).amax(1).min()), 3))
             trainer.model.train()
         if i < steps:
-            trainer.forward_backward(batch, max_people=5)
+            trainer.forward_backward(batch, {"max_people": 5})
             trainer.optimizer_step()
     return peaks
 

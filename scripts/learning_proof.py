@@ -31,12 +31,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.data import collate_people  # noqa: E402
-from benchmarks.seqpose import distributed  # noqa: E402
+from benchmarks.engine import distributed  # noqa: E402
 from benchmarks.seqpose.config import Config, load_config  # noqa: E402
-from benchmarks.seqpose.train import Trainer, make_loader, train, training_dataset  # noqa: E402
+from benchmarks.engine.train import Trainer, make_loader, train, training_dataset  # noqa: E402
+from benchmarks.seqpose.method import SeqPoseMethod  # noqa: E402
 from cococrowd.cocofile import write_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+OURS = SeqPoseMethod(progress=False)
 PAPER_AP = {0.5: 0.433, 0.0: 0.271}
 
 
@@ -65,14 +67,14 @@ def make_world(work: Path, train_images: int, heldout_images: int, seed: int) ->
 def probe_seconds_per_epoch(config: Config, dataset, names, device: str = "cpu", steps: int = 6) -> float:
     """Time a few real training steps (data loading included) and scale to one epoch."""
     ctx = distributed.DistContext(0, 1, 0, torch.device(device))
-    trainer = Trainer(config, names, ctx)
+    trainer = Trainer(OURS, config, names, ctx)
     loader = make_loader(dataset, config, ctx, 0, collate_people)
     it = iter(loader)
-    trainer.forward_backward(next(it), 2)   # warm-up
+    trainer.forward_backward(next(it), {"max_people": 2})   # warm-up
     trainer.optimizer_step()
     start, done = time.monotonic(), 0
     for batch in it:
-        trainer.forward_backward(batch, 3)  # a little above M = 2: a conservative estimate
+        trainer.forward_backward(batch, {"max_people": 3})  # a little above M = 2: a conservative estimate
         trainer.optimizer_step()
         done += 1
         if done == steps:
@@ -83,7 +85,7 @@ def probe_seconds_per_epoch(config: Config, dataset, names, device: str = "cpu",
 
 
 def heldout_scores(checkpoint: Path, heldout: Path, out_dir: Path, device: str, flip: bool | None = None) -> dict:
-    from benchmarks.methods import run_method
+    from benchmarks.run import run_method
     summary = run_method("ours", heldout, out_dir, checkpoint=checkpoint, progress=False, device=device, flip=flip,
                          scoring={"bootstrap": 0})
     scores = summary["scores"]
@@ -102,7 +104,7 @@ def one_run(config: Config, dataset, names, heldout: Path, out: Path, evals: int
     last = out / "checkpoints" / "last.pt"
     for mark in marks:
         start = time.monotonic()
-        summary = train(config if done == 0 else None, dataset, out, keypoint_names=names,
+        summary = train(OURS, config if done == 0 else None, dataset, out, keypoint_names=names,
                         collate_fn=collate_people, device=device, resume=done > 0, stop_after=mark - done,
                         progress=False)
         minutes += (time.monotonic() - start) / 60
@@ -227,7 +229,7 @@ def main(argv=None) -> int:
     train_gt, heldout = make_world(args.work, args.train_images, args.heldout_images, args.world_seed)
 
     base = load_config(args.config)
-    dataset = training_dataset(base, train_gt)
+    dataset = training_dataset(OURS, base, train_gt)[0]
     names = dataset.keypoint_names
     if args.epochs is None:
         per_epoch = probe_seconds_per_epoch(base, dataset, names, args.device)
@@ -248,7 +250,7 @@ def main(argv=None) -> int:
             config.curriculum.max_warmup_epochs = max(1, round(0.3 * epochs))
             print(f"run lambda0={weight} seed={seed}", flush=True)
             out = args.work / f"lambda{weight:g}_seed{seed}"
-            runs.append(one_run(config, training_dataset(config, train_gt), names, heldout, out, args.evals,
+            runs.append(one_run(config, training_dataset(OURS, config, train_gt)[0], names, heldout, out, args.evals,
                                 args.device))
             partial = {"runs": runs}
             write_json(args.work / "summary.partial.json", partial, indent=True)

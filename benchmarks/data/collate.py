@@ -14,10 +14,12 @@ def collate_people(batch: list[dict]) -> dict:
     Tensors are stacked, ints become int64 tensors (``image_id``, ``num_people``)."""
     if not batch:
         raise ValueError("collate_people needs at least one sample")
-    counts = [int(s["people"].shape[0]) for s in batch]
+    counts = [int(s["num_people"]) for s in batch]
     pmax = max(counts)
     out: dict = {}
     for key in PADDED:
+        if key not in batch[0]:  # eval samples and other codecs' targets have no person maps
+            continue
         first = batch[0][key]
         padded = first.new_zeros((len(batch), pmax) + tuple(first.shape[1:]))
         for b, s in enumerate(batch):

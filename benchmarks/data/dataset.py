@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Callable
 
 import numpy as np
 import torch
@@ -78,10 +79,10 @@ class CrowdPoseDataset(torch.utils.data.Dataset):
                  train: bool = True, radius: float = 3, rotate: float = 40,
                  scale: tuple[float, float] = (0.75, 1.25), flip: bool = True, use_source_images: bool = True,
                  seed: int = 0, max_people: int | None = None, mask_beyond_crop: bool = False,
-                 crops_dir: str | os.PathLike | None = None):
+                 crops_dir: str | os.PathLike | None = None, encoder: Callable[[dict], dict] | None = None):
         if input_size <= 0 or output_stride <= 0 or input_size % output_stride:
             raise ValueError(f"input_size ({input_size}) must be a positive multiple of output_stride ({output_stride})")
-        if radius < 0:
+        if radius is not None and radius < 0:
             raise ValueError(f"radius must be >= 0, got {radius}")
         if not (0 < scale[0] <= scale[1]):
             raise ValueError(f"scale must be (low, high) with 0 < low <= high, got {scale!r}")
@@ -95,7 +96,10 @@ class CrowdPoseDataset(torch.utils.data.Dataset):
         self.output_stride = int(output_stride)
         self.map_size = self.input_size // self.output_stride
         self.train = bool(train)
-        self.radius = float(radius)
+        self.radius = None if radius is None else float(radius)
+        # the method's codec makes the training targets from each sample's geometry
+        self.encoder = encoder if encoder is not None else (
+            targets.DiskTargets(self.radius, self.map_size) if self.radius is not None else None)
         self.rotate = float(rotate)
         self.scale = (float(scale[0]), float(scale[1]))
         self.flip = bool(flip)
@@ -163,7 +167,6 @@ class CrowdPoseDataset(torch.utils.data.Dataset):
 
         perm = self.crowd.flip_permutation if params.flip else None
         kps = targets.keypoints_to_map(rec.members, crop_to_map, perm, self.map_size)
-        parts, people = targets.draw_targets(kps, self.radius, self.map_size)
 
         visible = (kps[..., 2] > 0).sum(axis=1)
         keep = visible > 0
@@ -181,16 +184,23 @@ class CrowdPoseDataset(torch.utils.data.Dataset):
             order = np.argsort(-visible[chosen], kind="stable")[: self.max_people]
             chosen = np.sort(chosen[order])
         affine = np.linalg.inv(crop_to_map)[:2]
-        return {
+        sample = {
             "image": image,
-            "parts": torch.from_numpy(parts),
-            "people": torch.from_numpy(np.ascontiguousarray(people[chosen])),
             "keypoints": torch.from_numpy(kps[chosen].astype(np.float32)),
             "mask": torch.from_numpy(mask),
             "image_id": int(rec.id),
             "num_people": int(len(chosen)),
             "affine": torch.from_numpy(np.ascontiguousarray(affine, dtype=np.float64)),
         }
+        if self.encoder is None:
+            return sample
+        # float64 map keypoints of every member (also those beyond max_people: maps of all parts)
+        # and which of them are the sample's people, for the encoder only
+        sample["keypoints_all"], sample["chosen"] = kps, chosen
+        sample = self.encoder(sample)
+        sample.pop("keypoints_all", None)
+        sample.pop("chosen", None)
+        return sample
 
     def crop_pixels(self, index: int) -> Image.Image:
         """The crop itself (its record's width x height), from the crop file or cut from the

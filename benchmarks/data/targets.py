@@ -71,6 +71,21 @@ def draw_targets(keypoints: np.ndarray, radius: float, map_size: int) -> tuple[n
     return parts, people
 
 
+class DiskTargets:
+    """The data pipeline's default encoder (the sequential model's targets): ``parts``
+    (K, H, W) from every labelled member, ``people`` (P, K, H, W) for the sample's people."""
+
+    def __init__(self, radius: float, map_size: int):
+        self.radius, self.map_size = float(radius), int(map_size)
+
+    def __call__(self, sample: dict) -> dict:
+        import torch
+        parts, people = draw_targets(sample["keypoints_all"], self.radius, self.map_size)
+        sample["parts"] = torch.from_numpy(parts)
+        sample["people"] = torch.from_numpy(np.ascontiguousarray(people[sample["chosen"]]))
+        return sample
+
+
 def _polygons_to_map(polys: list, crop_to_map: np.ndarray) -> list[list[float]]:
     """Polygons in crop coordinates -> continuous map coordinates (what
     pycocotools rasterises: pixel ``j`` covers ``[j, j + 1)``)."""

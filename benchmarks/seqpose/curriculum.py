@@ -26,6 +26,10 @@ class Curriculum:
             m = c.start_people + 1 + (epoch - self.settled_epoch - 1) // c.increase_every
         return min(m, c.max_people) if c.max_people > 0 else m
 
+    def epoch_values(self, epoch: int) -> dict[str, int]:
+        """The engine's hook: M of ``epoch``, logged and given to the loss."""
+        return {"max_people": self.max_people(epoch)}
+
     def has_settled(self) -> bool:
         c, losses = self.config, self.warmup_losses
         if len(losses) >= c.max_warmup_epochs:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.seqpose import distributed
+from benchmarks.engine import distributed
 from benchmarks.seqpose.config import Config, config_from_dict
 
 
@@ -85,16 +85,17 @@ DDP_COUNTS = [1, 3, 2, 2]   # people per image of the DDP test batch
 def ddp_worker(rank: int, port: int, out_dir: str) -> None:
     """Rank ``rank`` of 2 (gloo): one forward/backward on its half of the batch; saves grads."""
     from benchmarks.data import collate_people
-    from benchmarks.seqpose.train import Trainer
+    from benchmarks.engine.train import Trainer
+    from benchmarks.seqpose.method import SeqPoseMethod
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     ctx = distributed.setup("cpu")
     try:
-        trainer = Trainer(tiny_config(), ToyDataset.keypoint_names, ctx)
+        trainer = Trainer(SeqPoseMethod(), tiny_config(), ToyDataset.keypoint_names, ctx)
         data = ToyDataset(DDP_COUNTS, seed=5)
         half = collate_people([data[2 * rank], data[2 * rank + 1]])
-        trainer.forward_backward(half, max_people=2)
+        trainer.forward_backward(half, {"max_people": 2})
         grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
         torch.save(grads, Path(out_dir) / f"grads{rank}.pt")
     finally:

@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from benchmarks.cli import main as bench
-from benchmarks.oracle import OracleMethod
+from benchmarks.engine.oracle import OracleMethod
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SIZES = {128: "seqpose_cpu_smoke.toml", 256: "seqpose_gpu_proof.toml", 512: "seqpose_coco_crowd.toml"}

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from benchmarks.cli import main
 from benchmarks.data.fixtures import random_crowd_dataset
-from benchmarks.seqpose import checkpoint
+from benchmarks.engine import checkpoint
 
 
 class MakesMarker:
@@ -68,7 +68,7 @@ def test_crafted_pickle_is_refused_and_runs_nothing(tmp_path, writer):
     with pytest.raises(ValueError) as err:
         checkpoint.load(path)
     message = str(err.value)
-    assert message.startswith(f"{path}: ") and "not a seqpose checkpoint" in message and "\n" not in message
+    assert message.startswith(f"{path}: ") and "not a checkpoint written by" in message and "\n" not in message
     assert not marker.exists()
 
 
@@ -112,10 +112,10 @@ def test_old_format_is_refused_with_what_to_do_and_converts(tmp_path):
     _first_format(old, _minimal_state())
     expected = _draws()
     with pytest.raises(ValueError, match=r"old\.pt: a checkpoint of an older `bench train`.*"
-                                         r"python -m benchmarks\.seqpose\.checkpoint"):
+                                         r"python -m benchmarks\.engine\.checkpoint"):
         checkpoint.load(old)
     new = tmp_path / "new.pt"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.seqpose.checkpoint", str(old), str(new)],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.engine.checkpoint", str(old), str(new)],
                           capture_output=True, text=True, cwd=os.getcwd())
     assert done.returncode == 0, done.stderr
     random.seed(0), np.random.seed(0), torch.manual_seed(0)
@@ -135,8 +135,18 @@ def test_converter_refuses_a_crafted_file_and_runs_nothing(tmp_path):
 def test_safe_file_without_the_format_key_is_refused(tmp_path):
     path = tmp_path / "plain.pt"
     torch.save(_minimal_state(), path)
-    with pytest.raises(ValueError, match=r"plain\.pt: format None, expected 'seqpose-checkpoint/2'"):
+    with pytest.raises(ValueError, match=r"plain\.pt: format None, expected 'bench-checkpoint/3'"):
         checkpoint.load(path)
     torch.save([1, 2], path)
-    with pytest.raises(ValueError, match=r"plain\.pt: not a seqpose checkpoint \(a list"):
+    with pytest.raises(ValueError, match=r"plain\.pt: not a `bench train` checkpoint \(a list"):
         checkpoint.load(path)
+
+
+def test_sequential_model_checkpoint_of_before_the_engine_loads_as_ours(tmp_path):
+    # the second format (`bench train` of the sequential model before the engine): curriculum key
+    path = tmp_path / "v2.pt"
+    curriculum = {"settled_epoch": 3, "warmup_losses": [1.0, 0.5], "config": {}}
+    torch.save({**_minimal_state(), "format": "seqpose-checkpoint/2", "curriculum": curriculum}, path)
+    state = checkpoint.load(path)
+    assert state["method"] == "ours" and state["hooks"] == curriculum and "curriculum" not in state
+    assert state["format"] == checkpoint.FORMAT and torch.equal(state["model"]["w"], torch.arange(4.0))

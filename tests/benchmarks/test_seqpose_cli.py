@@ -103,9 +103,9 @@ def test_run_writes_results_and_scores(trained, tmp_path):
     (["run", "--checkpoint", "{ckpt}", "--gt", "{gt}", "--out", "{root}/y", "--images", "{root}/nope"], "nope"),
     (["run", "--method", "magic", "--checkpoint", "{ckpt}", "--gt", "{gt}", "--out", "{root}/y"], "unknown method"),
     (["run", "--checkpoint", "{gt}", "--gt", "{gt}", "--out", "{root}/y"],
-     "crowd_toy.json: not a seqpose checkpoint written by `bench train` (UnpicklingError"),
+     "crowd_toy.json: not a checkpoint written by `bench train` (UnpicklingError"),
     (["run", "--checkpoint", "{root}/empty.pt", "--gt", "{gt}", "--out", "{root}/y"],
-     "empty.pt: not a seqpose checkpoint written by `bench train`"),
+     "empty.pt: not a checkpoint written by `bench train`"),
 ])
 def test_bad_input_is_one_clear_line(trained, args, message):
     root, gt, config, run = trained

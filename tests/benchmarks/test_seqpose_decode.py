@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.seqpose.decode import (flip_permutation, match_people, merge_flip, people_to_results,
-                                       locate_peaks, to_crop_coordinates, unflip)
+from benchmarks.engine.predict import people_to_results, to_crop_coordinates
+from benchmarks.seqpose.decode import decode_people, flip_permutation, locate_peaks, match_people, merge_flip, unflip
 
 COCO = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
         "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
@@ -84,13 +84,14 @@ def test_people_to_results_maps_through_the_affine():
     people[0, 0, 2, 3] = 0.9
     people[0, 1, 6, 5] = 0.5
     affine = np.array([[2.0, 0.0, 10.0], [0.0, 2.0, 20.0]])
-    res = people_to_results(people, affine, image_id=7, category_id=1, radius=1.0)
+    keypoints, scores = decode_people(people, radius=1.0)
+    res = people_to_results(keypoints, scores, affine, image_id=7, category_id=1)
     assert len(res) == 1
     r = res[0]
     assert (r["image_id"], r["category_id"]) == (7, 1)
     assert r["keypoints"] == pytest.approx([16.0, 24.0, 0.9, 20.0, 32.0, 0.5])
     assert r["score"] == pytest.approx(0.7)
-    assert people_to_results(people[:0], affine, 7, 1, radius=1.0) == []
+    assert people_to_results(*decode_people(people[:0], radius=1.0), affine, 7, 1) == []
 
 
 def test_to_crop_coordinates_is_the_affine():

@@ -10,11 +10,14 @@ import torch.multiprocessing as mp
 from scipy.optimize import linear_sum_assignment
 
 from benchmarks.data import collate_people
-from benchmarks.seqpose import checkpoint, distributed
+from benchmarks.engine import checkpoint, distributed
 from benchmarks.seqpose.config import Config, ConfigError, config_from_dict, load_config
 from benchmarks.seqpose.curriculum import Curriculum
 from benchmarks.seqpose.decode import locate_peaks
-from benchmarks.seqpose.train import Trainer, batch_steps, resume_config, train
+from benchmarks.engine.train import Trainer, resume_config, train
+from benchmarks.seqpose.method import SeqPoseMethod, batch_steps
+
+OURS = SeqPoseMethod()
 
 sys.path.insert(0, str(Path(__file__).parent))
 from seqpose_helpers import DDP_COUNTS, ToyDataset, ddp_worker, tiny_config  # noqa: E402
@@ -29,12 +32,12 @@ def cpu_context() -> distributed.DistContext:
 def test_tiny_batch_is_overfit_and_decoded():
     torch.manual_seed(0)
     config = tiny_config(optim={"lr": 3e-3})
-    trainer = Trainer(config, NAMES, cpu_context())
+    trainer = Trainer(OURS, config, NAMES, cpu_context())
     data = ToyDataset([2, 3], seed=0)
     batch = collate_people([data[0], data[1]])
     losses = []
     for _ in range(160):
-        losses.append(trainer.forward_backward(batch, max_people=5).loss)
+        losses.append(trainer.forward_backward(batch, {"max_people": 5}).loss)
         trainer.optimizer_step()
     assert losses[-1] < 0.1 * losses[0]
     model = trainer.model.eval()
@@ -58,9 +61,9 @@ def _free_port() -> int:
 
 def test_two_process_ddp_step_equals_one_process_on_combined_batch(tmp_path):
     mp.spawn(ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
-    trainer = Trainer(tiny_config(), NAMES, cpu_context())
+    trainer = Trainer(OURS, tiny_config(), NAMES, cpu_context())
     data = ToyDataset(DDP_COUNTS, seed=5)
-    trainer.forward_backward(collate_people([data[i] for i in range(4)]), max_people=2)
+    trainer.forward_backward(collate_people([data[i] for i in range(4)]), {"max_people": 2})
     single = {n: p.grad for n, p in trainer.model.named_parameters() if p.grad is not None}
     for rank in (0, 1):
         ddp = torch.load(tmp_path / f"grads{rank}.pt")
@@ -87,13 +90,13 @@ def _curriculum_config() -> Config:
 def test_resumed_run_reaches_the_same_weights(tmp_path):
     data = NoisyToy([1, 3, 2, 2, 3], seed=7)
     config = _curriculum_config()
-    full = train(config, data, tmp_path / "full", keypoint_names=NAMES, collate_fn=collate_people,
+    full = train(OURS, config, data, tmp_path / "full", keypoint_names=NAMES, collate_fn=collate_people,
                  device="cpu", progress=False)
-    first = train(config, data, tmp_path / "cut", keypoint_names=NAMES, collate_fn=collate_people,
+    first = train(OURS, config, data, tmp_path / "cut", keypoint_names=NAMES, collate_fn=collate_people,
                   device="cpu", progress=False, stop_after=1)
     assert first["epoch"] == 1
     torch.manual_seed(1234)  # a different RNG state in between, as in a fresh process
-    again = train(None, data, tmp_path / "cut", keypoint_names=NAMES, collate_fn=collate_people,
+    again = train(OURS, None, data, tmp_path / "cut", keypoint_names=NAMES, collate_fn=collate_people,
                   device="cpu", progress=False, resume=True)
     assert again["epoch"] == full["epoch"] == 3
     assert again["max_people"] == full["max_people"] == 3          # curriculum state carried over
@@ -104,14 +107,14 @@ def test_resumed_run_reaches_the_same_weights(tmp_path):
         assert torch.equal(tensor, b["model"][name]), name
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert torch.equal(sa["exp_avg"], sb["exp_avg"])
-    assert a["curriculum"] == b["curriculum"] and a["scheduler"] == b["scheduler"]
+    assert a["hooks"] == b["hooks"] and a["scheduler"] == b["scheduler"]
     rows = (tmp_path / "cut" / "log.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows] == ["epoch", "1", "2", "3"]
 
 
 def test_train_without_config_uses_the_defaults(tmp_path):
     # config None and no resume: the paper's settings (pretrained overridden: no network here)
-    summary = train(None, ToyDataset([1, 2]), tmp_path / "run", keypoint_names=NAMES, collate_fn=collate_people,
+    summary = train(OURS, None, ToyDataset([1, 2]), tmp_path / "run", keypoint_names=NAMES, collate_fn=collate_people,
                     device="cpu", progress=False, stop_after=1, pretrained="none")
     assert summary["epoch"] == 1
     saved = checkpoint.load(tmp_path / "run" / "checkpoints" / "last.pt")
@@ -121,14 +124,14 @@ def test_train_without_config_uses_the_defaults(tmp_path):
 def test_resume_with_another_world_size_warns(tmp_path):
     config = tiny_config()
     data = ToyDataset([1, 2])
-    train(config, data, tmp_path, keypoint_names=NAMES, collate_fn=collate_people, device="cpu",
+    train(OURS, config, data, tmp_path, keypoint_names=NAMES, collate_fn=collate_people, device="cpu",
           progress=False, stop_after=1)
     last = tmp_path / "checkpoints" / "last.pt"
     state = checkpoint.load(last)
     state["world_size"] = 8
     checkpoint.save(last, state)
     with pytest.warns(UserWarning, match="saved with 8 processes, resuming with 1"):
-        again = train(None, data, tmp_path, keypoint_names=NAMES, collate_fn=collate_people, device="cpu",
+        again = train(OURS, None, data, tmp_path, keypoint_names=NAMES, collate_fn=collate_people, device="cpu",
                       progress=False, resume=True, stop_after=1)
     assert again["epoch"] == 2
 
@@ -137,13 +140,13 @@ def test_resume_refuses_a_different_config_but_accepts_more_epochs(tmp_path):
     saved = _curriculum_config().to_dict()
     more = _curriculum_config()
     more.optim.epochs = 10
-    assert resume_config(saved, more, tmp_path / "last.pt").optim.epochs == 10
+    assert resume_config(OURS, saved, more, tmp_path / "last.pt").optim.epochs == 10
     other = _curriculum_config()
     other.optim.lr = 0.5
     with pytest.raises(ValueError, match="optim.lr"):
-        resume_config(saved, other, tmp_path / "last.pt")
+        resume_config(OURS, saved, other, tmp_path / "last.pt")
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
-        train(None, ToyDataset([1]), tmp_path / "none", keypoint_names=NAMES, collate_fn=collate_people,
+        train(OURS, None, ToyDataset([1]), tmp_path / "none", keypoint_names=NAMES, collate_fn=collate_people,
               device="cpu", resume=True)
 
 
@@ -171,7 +174,7 @@ def test_batch_steps_covers_every_image():
 
 def test_config_files_and_errors(tmp_path):
     repo = Path(__file__).resolve().parents[2]
-    for name in sorted(p.name for p in (repo / "configs").glob("*.toml")):  # every shipped config loads
+    for name in sorted(p.name for p in (repo / "configs").glob("seqpose_*.toml")):  # every shipped one loads
         load_config(repo / "configs" / name)
     paper = load_config(repo / "configs" / "seqpose_coco_crowd.toml")
     assert (paper.optim.lr, paper.optim.epochs, paper.optim.milestones) == (1e-3, 130, [60, 90])

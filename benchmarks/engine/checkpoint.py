@@ -1,15 +1,18 @@
 """Checkpoints: everything needed to continue training exactly, written atomically, loaded
 without running code.
 
-A checkpoint holds the model (unwrapped from DDP), optimizer, LR scheduler, GradScaler,
-curriculum, the next epoch to run, every process's python/numpy/torch(/CUDA) RNG states,
-the config and the keypoint names (so ``bench run`` needs only the checkpoint).
+A checkpoint holds the method's name, the model (unwrapped from DDP), optimizer, LR scheduler,
+GradScaler, the method's hook state (the sequential model's curriculum), the next epoch to run,
+every process's python/numpy/torch(/CUDA) RNG states, the config and the keypoint names (so
+``bench run`` needs only the checkpoint).
 
 Everything in it is a tensor or a plain list/tuple/dict/int/float/str/bool/None, so
 ``torch.load(weights_only=True)`` reads it: a file that needs any other class to unpickle
 (a crafted ``__reduce__``, a numpy array) is refused before anything of it runs.
-``python -m benchmarks.seqpose.checkpoint OLD NEW`` converts a checkpoint of the first format
-(numpy RNG arrays), reading it with a numpy-array-only allowlist: still no code runs.
+``python -m benchmarks.engine.checkpoint OLD NEW`` converts a sequential-model checkpoint of the
+first format (numpy RNG arrays), reading it with a numpy-array-only allowlist: still no code
+runs. Checkpoints of the second format (``seqpose-checkpoint/2``, before the engine) load as
+``--method ours``.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ import torch
 
 from cococrowd.cocofile import atomic_output
 
-FORMAT = "seqpose-checkpoint/2"
+FORMAT = "bench-checkpoint/3"
+SEQPOSE_FORMAT = "seqpose-checkpoint/2"   # the sequential model's, before the engine: still read
 # the only globals a first-format checkpoint needs: numpy's array rebuild (no code of the file's)
 _NUMPY_ARRAY_GLOBALS = {"numpy.dtype", "numpy.ndarray", "numpy._core.multiarray._reconstruct",
                         "numpy.core.multiarray._reconstruct", "numpy.dtypes.UInt32DType"}
@@ -73,15 +77,15 @@ def _refusal(path: Path, err: Exception) -> ValueError:
     needed = _globals_needed(path)
     if needed and set(needed) <= _NUMPY_ARRAY_GLOBALS:
         return ValueError(f"{path}: a checkpoint of an older `bench train` (numpy RNG arrays), which is no "
-                          f"longer loaded; convert it with `python -m benchmarks.seqpose.checkpoint {path} NEW.pt` "
+                          f"longer loaded; convert it with `python -m benchmarks.engine.checkpoint {path} NEW.pt` "
                           f"(reads only numpy arrays, runs no code) or retrain")
     text = str(err)
     if "Unsupported global" in text or needed:
         what = ", ".join(needed) if needed else text.split("Unsupported global:", 1)[-1].split("\n")[0].strip()
-        return ValueError(f"{path}: refused: not a seqpose checkpoint written by `bench train`; loading it would "
+        return ValueError(f"{path}: refused: not a checkpoint written by `bench train`; loading it would "
                           f"need {what or 'code'} (a checkpoint holds only tensors and plain values)")
     detail = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()
-    return ValueError(f"{path}: not a seqpose checkpoint written by `bench train` "
+    return ValueError(f"{path}: not a checkpoint written by `bench train` "
                       f"({type(err).__name__}: {detail[0] if detail else 'unreadable'})")
 
 
@@ -105,10 +109,13 @@ def load(path: str | Path) -> dict:
         # weights_only refuses any other global before it is called: nothing of the file has run
         raise _refusal(path, err) from None
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a seqpose checkpoint (a {type(state).__name__}, not a dict)")
+        raise ValueError(f"{path}: not a `bench train` checkpoint (a {type(state).__name__}, not a dict)")
     for key in ("model", "config", "keypoint_names"):
         if key not in state:
-            raise ValueError(f"{path}: not a seqpose checkpoint (missing {key!r})")
+            raise ValueError(f"{path}: not a `bench train` checkpoint (missing {key!r})")
+    if state.get("format") == SEQPOSE_FORMAT:  # the sequential model's format before the engine
+        state = {**state, "format": FORMAT, "method": "ours", "hooks": state.get("curriculum", {})}
+        state.pop("curriculum", None)
     if state.get("format") != FORMAT:
         raise ValueError(f"{path}: format {state.get('format')!r}, expected {FORMAT!r}: "
                          f"written by another version of `bench train`; retrain")
@@ -128,7 +135,7 @@ def convert(old: str | Path, new: str | Path) -> Path:
     allow = [np.dtype, np.ndarray, type(np.dtype(np.uint32)), core.multiarray._reconstruct]
     state = _torch_load(old, allow)
     if not isinstance(state, dict) or "rng" not in state or "model" not in state:
-        raise ValueError(f"{old}: not a seqpose checkpoint (missing 'model' or 'rng')")
+        raise ValueError(f"{old}: not a `bench train` checkpoint (missing 'model' or 'rng')")
     rngs = []
     for rng in state["rng"]:
         version, internal, gauss = rng["python"]
@@ -141,12 +148,14 @@ def convert(old: str | Path, new: str | Path) -> Path:
             plain["cuda"] = rng["cuda"]
         rngs.append(plain)
     state["rng"] = rngs
+    state["method"] = "ours"
+    state["hooks"] = state.pop("curriculum", {})
     return save(new, state)
 
 
-if __name__ == "__main__":  # python -m benchmarks.seqpose.checkpoint OLD NEW
+if __name__ == "__main__":  # python -m benchmarks.engine.checkpoint OLD NEW
     if len(sys.argv) != 3:
-        sys.exit("usage: python -m benchmarks.seqpose.checkpoint OLD.pt NEW.pt")
+        sys.exit("usage: python -m benchmarks.engine.checkpoint OLD.pt NEW.pt")
     try:
         print(convert(sys.argv[1], sys.argv[2]))
     except (ValueError, FileNotFoundError, FileExistsError) as err:

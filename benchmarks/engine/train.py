@@ -1,16 +1,13 @@
-"""Training loop of the sequential pose model (section 5.1).
+"""The training loop of every learned method.
 
-Adam (lr 1e-3) with the LR multiplied by ``gamma`` (0.1) at the ``milestones`` epochs
-(60 and 90 of 130 for COCO-crowd; 40 and 60 for Immediacy), the people-count curriculum,
-mixed precision on CUDA (``torch.autocast`` in bf16, or fp16 with a GradScaler), one process
-or ``torchrun`` with DistributedDataParallel (gloo on CPU, NCCL on GPU) and a
-DistributedSampler, a checkpoint after every epoch, exact ``resume``, TensorBoard + CSV logs
-and a progress bar on rank 0.
-
-Choices the paper leaves open: the curriculum is applied in the loss (the dataset yields every
-annotated person; :mod:`.loss` matches at most M of them and adds stop steps only when
-``P <= M``); the decoder runs, per batch, the largest number of steps any image needs;
-under multi-GPU DDP with ``norm = "batch"`` BatchNorm becomes SyncBatchNorm.
+Adam (or the method's optimizer) with the LR multiplied by ``optim.gamma`` at the
+``optim.milestones`` epochs, mixed precision on CUDA (``torch.autocast`` in bf16, or fp16 with
+a GradScaler), one process or ``torchrun`` with DistributedDataParallel (gloo on CPU, NCCL on
+GPU) and a DistributedSampler, a checkpoint after every epoch, exact ``resume``, TensorBoard +
+CSV logs (one column per loss term and per hook value, e.g. the curriculum's ``max_people``)
+and a progress bar on rank 0. The method gives the model, the loss terms and its hooks
+(:class:`benchmarks.engine.method.LearnedMethod`); under multi-GPU DDP BatchNorm becomes
+SyncBatchNorm.
 
 Run with several processes: ``torchrun --nproc_per_node N $(command -v bench) train ...``.
 Resuming is bitwise exact on the CPU; on CUDA, cuDNN's autotuned (nondeterministic) kernels
@@ -24,9 +21,8 @@ import math
 import random
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -36,13 +32,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from . import checkpoint, distributed
-from .config import Config, config_from_dict
-from .curriculum import Curriculum
-from .loss import seqpose_loss, steps_needed
-from .model import SeqPose
-
-CSV_FIELDS = ("epoch", "lr", "max_people", "loss", "part_loss", "person_loss", "images", "seconds",
-              "images_per_s")
+from .config import config_from_dict
 
 
 def seed_everything(seed: int) -> None:
@@ -51,47 +41,40 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_model(config: Config, num_keypoints: int, pretrained: str | None = None) -> SeqPose:
-    m = config.model
-    return SeqPose(num_keypoints, m.backbone, m.pretrained if pretrained is None else pretrained,
-                   m.norm, tuple(m.decoder_channels))
+class StepStats(dict):
+    """The float value of each loss term of one step (``total`` first), and ``images``."""
+
+    @property
+    def loss(self) -> float:
+        return self["total"]
 
 
-def batch_steps(people_valid: torch.Tensor, max_people: int, stop_steps: int) -> int:
-    """Decoder steps for a batch: the most that any of its images needs."""
-    counts = people_valid.sum(dim=1).tolist()
-    return max(steps_needed(int(p), max_people, stop_steps) for p in counts)
-
-
-@dataclass
-class StepStats:
-    loss: float
-    part: float
-    person: float
-    images: int
+def _has_batchnorm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 class Trainer:
-    """Owns model, optimizer, scheduler, scaler and curriculum for one process."""
+    """Owns model, optimizer, scheduler, scaler and the method's hooks for one process."""
 
-    def __init__(self, config: Config, keypoint_names: Iterable[str], ctx: distributed.DistContext,
+    def __init__(self, method, config: Any, keypoint_names: Iterable[str], ctx: distributed.DistContext,
                  pretrained: str | None = None):
+        self.method = method
         self.config = config
         self.keypoint_names = list(keypoint_names)
         self.ctx = ctx
         self.device = ctx.device
         seed_everything(config.train.seed)  # identical initial weights on every process
-        model = build_model(config, len(self.keypoint_names), pretrained).to(self.device)
+        model = method.build_model(config, self.keypoint_names, pretrained).to(self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its kernels
-        if ctx.distributed and self.device.type == "cuda" and config.model.norm == "batch":
+        if ctx.distributed and self.device.type == "cuda" and _has_batchnorm(model):
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model
         self.net = DistributedDataParallel(
             model, device_ids=[self.device.index] if self.device.type == "cuda" else None) \
             if ctx.distributed else model
         o = config.optim
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=o.lr)
+        self.optimizer = method.optimizer(model, config)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=list(o.milestones),
                                                               gamma=o.gamma)
         amp = config.train.amp
@@ -103,7 +86,7 @@ class Trainer:
                 warnings.warn(f"train.amp = {amp} applies to CUDA only; training in float32 on {self.device}",
                               stacklevel=2)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
-        self.curriculum = Curriculum(config.curriculum)
+        self.hooks = method.hooks(config)
         self.epoch = 0  # next epoch to run
 
     # ------------------------------------------------------------ one step
@@ -113,18 +96,22 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def forward_backward(self, batch: dict, max_people: int) -> StepStats:
-        """Loss of one batch and its gradients (accumulated into ``.grad``)."""
+    def epoch_values(self, epoch: int) -> dict[str, float]:
+        return self.hooks.epoch_values(epoch) if self.hooks is not None else {}
+
+    def forward_backward(self, batch: dict, values: dict | None = None) -> StepStats:
+        """Loss of one batch and its gradients (accumulated into ``.grad``); ``values``: the
+        hooks' values of this epoch (default: of the current epoch)."""
+        values = self.epoch_values(self.epoch) if values is None else values
         batch = {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
                  for k, v in batch.items()}
-        steps = batch_steps(batch["people_valid"], max_people, self.config.loss.stop_steps)
         with self.autocast():
-            out = self.net(batch["image"], steps)
-        losses = seqpose_loss(out.part_logits, out.person_logits, batch, max_people,
-                              self.config.loss.part_weight, self.config.loss.stop_steps)
-        self.scaler.scale(losses.total).backward()
-        return StepStats(float(losses.total.detach()), float(losses.part), float(losses.person),
-                         int(batch["image"].shape[0]))
+            losses = self.method.losses(self.net, batch, self.config, values)
+        self.scaler.scale(losses["total"]).backward()
+        stats = StepStats(total=float(losses["total"].detach()))
+        stats.update((k, float(v.detach())) for k, v in losses.items() if k != "total")
+        stats.images = int(batch["image"].shape[0])
+        return stats
 
     def optimizer_step(self) -> None:
         self.scaler.step(self.optimizer)
@@ -139,8 +126,9 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "curriculum": self.curriculum.state_dict(),
+            "hooks": self.hooks.state_dict() if self.hooks is not None else {},
             "epoch": self.epoch,
+            "method": self.method.method_name,
             "config": self.config.to_dict(),
             "keypoint_names": self.keypoint_names,
             "world_size": self.ctx.world_size,
@@ -151,7 +139,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        self.curriculum.load_state_dict(state["curriculum"])
+        if self.hooks is not None:
+            self.hooks.load_state_dict(state["hooks"])
         self.epoch = int(state["epoch"])
 
 
@@ -182,23 +171,26 @@ class TrainLogger:
             self.tb.add_scalar(tag, value, step)
 
     def epoch_row(self, row: dict) -> None:
+        """One CSV row; its columns are the row's keys (epoch, lr, hook values, loss and one
+        ``TERM_loss`` per loss term, images, seconds, images/s), fixed by the first row."""
         if not self.enabled:
             return
         new = not self.csv_path.exists()
         with open(self.csv_path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+            writer = csv.DictWriter(fh, fieldnames=list(row))
             if new:
                 writer.writeheader()
             writer.writerow(row)
-        for key in ("loss", "part_loss", "person_loss", "lr", "max_people", "images_per_s"):
-            self.scalar(f"epoch/{key}", row[key], row["epoch"])
+        for key, value in row.items():
+            if key not in ("epoch", "images", "seconds"):
+                self.scalar(f"epoch/{key}", value, row["epoch"])
 
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
 
 
-def make_loader(dataset: Dataset, config: Config, ctx: distributed.DistContext, epoch: int,
+def make_loader(dataset: Dataset, config: Any, ctx: distributed.DistContext, epoch: int,
                 collate_fn: Callable) -> DataLoader:
     """A fresh loader per epoch so workers see ``set_epoch``; its order depends only on
     (seed, epoch), which makes resumed runs draw the same batches."""
@@ -217,10 +209,10 @@ def make_loader(dataset: Dataset, config: Config, ctx: distributed.DistContext, 
 RESUME_FREE = {("optim", "epochs"), ("data", "workers"), ("train", "log_every"), ("train", "keep_every")}
 
 
-def resume_config(saved: dict, given: Config | None, path: Path) -> Config:
+def resume_config(method, saved: dict, given: Any | None, path: Path) -> Any:
     """The checkpoint's config; a given one must match it except for :data:`RESUME_FREE`
     settings (and ``infer``), which it may change."""
-    config = config_from_dict(saved, str(path))
+    config = config_from_dict(saved, method.config_class, str(path))
     if given is None:
         return config
     now, differ = given.to_dict(), []
@@ -237,31 +229,32 @@ def resume_config(saved: dict, given: Config | None, path: Path) -> Config:
     return config.validate(str(path))
 
 
-def train(config: Config | None, dataset: Dataset, out_dir: str | Path, *, keypoint_names: Iterable[str],
+def train(method, config: Any | None, dataset: Dataset, out_dir: str | Path, *, keypoint_names: Iterable[str],
           collate_fn: Callable, resume: bool = False, device: str | None = None,
           stop_after: int | None = None, deadline: float | None = None, progress: bool = True,
           pretrained: str | None = None) -> dict:
-    """Train on ``dataset`` (samples as :class:`benchmarks.data.CrowdPoseDataset` gives them),
-    writing ``out_dir/checkpoints/last.pt`` after every epoch, ``log.csv`` and TensorBoard
-    events. ``stop_after`` ends this run after that many epochs and ``deadline`` (a
-    ``time.monotonic()`` value) before an epoch that would not finish in time; ``resume``
-    continues from ``last.pt`` under its saved config (``config`` None, or one that differs only
-    in :data:`RESUME_FREE` settings). Returns a summary of the last epoch."""
+    """Train ``method`` on ``dataset`` (samples as :class:`benchmarks.data.CrowdPoseDataset`
+    gives them, encoded by the method's codec), writing ``out_dir/checkpoints/last.pt`` after
+    every epoch, ``log.csv`` and TensorBoard events. ``stop_after`` ends this run after that
+    many epochs and ``deadline`` (a ``time.monotonic()`` value) before an epoch that would not
+    finish in time; ``resume`` continues from ``last.pt`` under its saved config (``config``
+    None, or one that differs only in :data:`RESUME_FREE` settings). Returns a summary of the
+    last epoch."""
     out_dir = Path(out_dir)
     ctx = distributed.setup(device)
     try:
         last = out_dir / "checkpoints" / "last.pt"
         state = None
         if resume:
-            state = checkpoint.load(last)
-            config = resume_config(state["config"], config, last)
+            state = load_for_resume(method, last)
+            config = resume_config(method, state["config"], config, last)
             if state.get("world_size", 1) != ctx.world_size and ctx.is_main:
                 warnings.warn(f"{last}: saved with {state.get('world_size')} processes, resuming with "
                               f"{ctx.world_size}; batches and RNG streams differ from the original run",
                               stacklevel=2)
         elif config is None:
-            config = Config()
-        trainer = Trainer(config, keypoint_names, ctx, pretrained="none" if state else pretrained)
+            config = method.config_class().validate()
+        trainer = Trainer(method, config, keypoint_names, ctx, pretrained="none" if state else pretrained)
         if state is not None:
             trainer.load_state_dict(state)
             rngs = state["rng"]
@@ -272,6 +265,14 @@ def train(config: Config | None, dataset: Dataset, out_dir: str | Path, *, keypo
         return {**summary, "is_main": ctx.is_main}
     finally:
         distributed.teardown(ctx)
+
+
+def load_for_resume(method, path: Path) -> dict:
+    state = checkpoint.load(path)
+    if state["method"] != method.method_name:
+        raise ValueError(f"{path}: a checkpoint of --method {state['method']}; cannot resume it as "
+                         f"--method {method.method_name}")
+    return state
 
 
 def run_epochs(trainer: Trainer, dataset: Dataset, out_dir: Path, logger: TrainLogger, collate_fn: Callable,
@@ -287,37 +288,43 @@ def run_epochs(trainer: Trainer, dataset: Dataset, out_dir: Path, logger: TrainL
             if distributed.all_reduce_mean([late], ctx)[0] > 0:  # every process stops together
                 break
         epoch = trainer.epoch
-        max_people = trainer.curriculum.max_people(epoch)
+        values = trainer.epoch_values(epoch)
         loader = make_loader(dataset, config, ctx, epoch, collate_fn)
         trainer.model.train()
         start = time.monotonic()
-        sums, images = np.zeros(3), 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.optim.epochs} M={max_people}",
+        sums: dict[str, float] = {}
+        images = 0
+        shown = " ".join(f"{k}={v:g}" for k, v in values.items())
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.optim.epochs}" + (f" {shown}" if shown else ""),
                    disable=not (progress and ctx.is_main), leave=False, dynamic_ncols=True)
         for i, batch in enumerate(bar):
-            stats = trainer.forward_backward(batch, max_people)
+            stats = trainer.forward_backward(batch, values)
             trainer.optimizer_step()
             if not math.isfinite(stats.loss):
                 raise FloatingPointError(f"epoch {epoch + 1} step {i + 1}: loss is {stats.loss}")
-            sums += np.array([stats.loss, stats.part, stats.person]) * stats.images
+            for term, value in stats.items():
+                sums[term] = sums.get(term, 0.0) + value * stats.images
             images += stats.images
             bar.set_postfix(loss=f"{stats.loss:.4f}")
             if i % max(config.train.log_every, 1) == 0:
                 global_step = epoch * len(loader) + i
-                logger.scalar("step/loss", stats.loss, global_step)
-                logger.scalar("step/part_loss", stats.part, global_step)
-                logger.scalar("step/person_loss", stats.person, global_step)
+                for term, value in stats.items():
+                    logger.scalar("step/loss" if term == "total" else f"step/{term}_loss", value, global_step)
         bar.close()
         lr = trainer.optimizer.param_groups[0]["lr"]
-        loss, part, person = distributed.all_reduce_mean(list(sums / max(images, 1)), ctx)
+        terms = list(sums)
+        means = distributed.all_reduce_mean([sums[t] / max(images, 1) for t in terms], ctx)
         total_images = int(round(distributed.all_reduce_mean([images], ctx)[0] * ctx.world_size))
         last_seconds = time.monotonic() - start
         trainer.scheduler.step()
-        trainer.curriculum.end_epoch(epoch, loss)
+        loss = means[terms.index("total")] if terms else float("nan")
+        if trainer.hooks is not None:
+            trainer.hooks.end_epoch(epoch, loss)
         trainer.epoch = epoch + 1
         ran += 1
-        summary = {"epoch": epoch + 1, "lr": lr, "max_people": max_people, "loss": loss, "part_loss": part,
-                   "person_loss": person, "images": total_images, "seconds": round(last_seconds, 3),
+        summary = {"epoch": epoch + 1, "lr": lr, **values, "loss": loss,
+                   **{f"{t}_loss": m for t, m in zip(terms, means) if t != "total"},
+                   "images": total_images, "seconds": round(last_seconds, 3),
                    "images_per_s": round(total_images / max(last_seconds, 1e-9), 3)}
         save_epoch(trainer, out_dir)
         logger.epoch_row(summary)
@@ -339,41 +346,42 @@ def save_epoch(trainer: Trainer, out_dir: Path) -> None:
     distributed.barrier(trainer.ctx)
 
 
-def training_dataset(config: Config, gt_path: str | Path):
-    """The data helper's dataset with this config's augmentation (every person kept:
-    the curriculum acts in the loss)."""
+def training_dataset(method, config: Any, gt_path: str | Path):
+    """The data pipeline with this config's augmentation, encoding targets with the method's
+    codec (every person kept: a method that caps people does it in its loss)."""
     from benchmarks.data import CrowdPoseDataset
     d = config.data
-    return CrowdPoseDataset(gt_path, input_size=d.input_size, output_stride=4, train=True, radius=d.radius,
-                            rotate=d.rotate, scale=tuple(d.scale), flip=d.flip,
-                            use_source_images=d.use_source_images, seed=config.train.seed)
+    dataset = CrowdPoseDataset(gt_path, input_size=d.input_size, output_stride=4, train=True, radius=None,
+                               rotate=d.rotate, scale=tuple(d.scale), flip=d.flip,
+                               use_source_images=d.use_source_images, seed=config.train.seed)
+    codec = method.codec(config, list(dataset.keypoint_names))
+    dataset.encoder = codec.encode
+    return dataset, codec
 
 
-def train_on_file(config: Config | None, gt_path: str | Path, out_dir: str | Path, **kwargs) -> dict:
-    """:func:`train` on a COCO-crowd file through :class:`benchmarks.data.CrowdPoseDataset`."""
-    from benchmarks.data import collate_people
-    data_config = config or Config()
+def train_on_file(method, config: Any | None, gt_path: str | Path, out_dir: str | Path, **kwargs) -> dict:
+    """:func:`train` of ``method`` on a COCO-crowd file through the data pipeline."""
+    data_config = config or method.config_class().validate()
     if kwargs.get("resume"):  # the dataset follows the checkpoint's data settings
         last = Path(out_dir) / "checkpoints" / "last.pt"
-        data_config = resume_config(checkpoint.load(last)["config"], config, last)
-    dataset = training_dataset(data_config, gt_path)
+        data_config = resume_config(method, load_for_resume(method, last)["config"], config, last)
+    dataset, codec = training_dataset(method, data_config, gt_path)
     dataset.check_files()  # a missing image fails now, before OUT gets any file
-    return train(config, dataset, out_dir, keypoint_names=dataset.keypoint_names, collate_fn=collate_people,
-                 **kwargs)
+    return train(method, config, dataset, out_dir, keypoint_names=dataset.keypoint_names,
+                 collate_fn=codec.collate, **kwargs)
 
 
-def config_for_run(config_path: str | Path | None, out_dir: str | Path, resume: bool, *,
-                   epochs: int | None = None, workers: int | None = None) -> Config | None:
-    """The config `bench train` asks for: the file (or the defaults; with ``resume``, the
-    checkpoint's) with ``epochs``/``workers`` overrides."""
-    from .config import load_config
+def config_for_run(method, config_path: str | Path | None, out_dir: str | Path, resume: bool, *,
+                   epochs: int | None = None, workers: int | None = None) -> Any:
+    """The config `bench train` asks for: the file (or the method's defaults; with ``resume``,
+    the checkpoint's) with ``epochs``/``workers`` overrides."""
     if config_path is not None:
-        config = load_config(config_path)
+        config = method.load_config(config_path)
     elif resume:
         last = Path(out_dir) / "checkpoints" / "last.pt"
-        config = config_from_dict(checkpoint.load(last)["config"], str(last))
+        config = config_from_dict(load_for_resume(method, last)["config"], method.config_class, str(last))
     else:
-        config = Config()
+        config = method.config_class()
     if epochs is not None:
         config.optim.epochs = epochs
     if workers is not None:

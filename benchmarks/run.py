@@ -1,0 +1,51 @@
+"""Orchestration of `bench run`: a registered method's prediction -> results.json -> scores and
+analysis in one folder. Methods register themselves (:mod:`benchmarks.engine.registry`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.engine.registry import get_method
+
+
+def run_method(name: str, gt_path: str | Path, out_dir: str | Path, *, images: str | Path | None = None,
+               score: bool = True, scoring: dict | None = None, analyze: dict | None = None, **options) -> dict:
+    """Predict with method ``name``, write ``out_dir/results.json`` (COCO results) and
+    ``out_dir/run.json`` (what ran), then score them into ``out_dir`` (scores.json, report.md)
+    and, with ``analyze`` (keyword arguments of ``write_analysis``), diagnose their errors there.
+    ``scoring``: keyword arguments of :func:`benchmarks.scoring.score_files` (``method`` names
+    the run in the reports and defaults to ``name``; ``bootstrap``, ``seed``, ``sigmas``, ...)."""
+    from cococrowd.cocofile import write_json
+    out_dir = Path(out_dir)
+    results, summary = get_method(name, **options).predict(gt_path, images=images)
+    results_path = write_json(out_dir / "results.json", results)
+    summary = {"method": name, **summary, "results": str(results_path)}
+    write_json(out_dir / "run.json", summary, indent=True)
+    if score:
+        from benchmarks.evaluate import score_and_report
+        kw = {"method": name, **(scoring or {})}
+        kw["method"] = kw["method"] or name
+        summary["scores"] = score_and_report(str(gt_path), str(results_path), str(out_dir), **kw)
+    if analyze is not None:  # `bench analyze` into the same folder (analysis.json, analysis.md)
+        from benchmarks.analysis.report import write_analysis
+        kw = {"method": (scoring or {}).get("method") or name, "images": images, **analyze}
+        summary["analysis"] = write_analysis(str(gt_path), str(results_path), str(out_dir), **kw)
+    return summary
+
+
+class cli_errors:
+    """Turn input errors into one clear line on stderr and exit status 2 (as `cococrowd`)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        from cococrowd.cocofile import CocoFormatError
+        from benchmarks.engine.config import ConfigError
+        from benchmarks.weights import PretrainedWeightsUnavailable
+        if err is not None and isinstance(err, (CocoFormatError, ConfigError, PretrainedWeightsUnavailable,
+                                                FileNotFoundError, ValueError)):
+            import sys
+            import click
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+        return False

@@ -1,0 +1,99 @@
+"""`--method ours`: the paper's sequential model as an engine method.
+
+Its codec is the disks of Eq. 1-2 (the data pipeline's :class:`~benchmarks.data.targets.DiskTargets`)
+and the read-out of :mod:`.decode`; its loss is Eq. 3 under the people-count curriculum (the
+engine hook :class:`.curriculum.Curriculum`); the decoder runs, per batch, the largest number of
+steps any image needs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from benchmarks.engine.method import LearnedMethod
+from benchmarks.engine.registry import register
+
+from .config import Config
+
+
+def batch_steps(people_valid: torch.Tensor, max_people: int, stop_steps: int) -> int:
+    """Decoder steps for a batch: the most that any of its images needs."""
+    from .loss import steps_needed
+    counts = people_valid.sum(dim=1).tolist()
+    return max(steps_needed(int(p), max_people, stop_steps) for p in counts)
+
+
+@dataclass
+class DiskCodec:
+    """Disks of ``radius`` output pixels (encode) and their centres (decode); flip test as in
+    :mod:`.decode` (maps unflipped, people matched and averaged)."""
+
+    radius: float
+    map_size: int
+
+    def encode(self, sample: dict) -> dict:
+        from benchmarks.data.targets import DiskTargets
+        return DiskTargets(self.radius, self.map_size)(sample)
+
+    def collate(self, samples: list[dict]) -> dict:
+        from benchmarks.data import collate_people
+        return collate_people(samples)
+
+    def decode(self, raw: torch.Tensor, raw_flipped: torch.Tensor | None,
+               flip_permutation: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        from .decode import decode_people, merge_flip, unflip
+        people = raw
+        if raw_flipped is not None:
+            people = merge_flip(people, unflip(raw_flipped.to(people.device), flip_permutation))
+        return decode_people(people, self.radius)
+
+    def oracle(self, sample: dict) -> torch.Tensor:
+        return sample["people"]
+
+
+@register("ours")
+@dataclass
+class SeqPoseMethod(LearnedMethod):
+    """The paper's sequential model from a `bench train` checkpoint."""
+
+    config_class = Config
+    smoke_config = "configs/seqpose_cpu_smoke.toml"
+
+    def build_model(self, config: Config, keypoint_names: list[str], pretrained: str | None = None):
+        from .model import SeqPose
+        m = config.model
+        return SeqPose(len(keypoint_names), m.backbone, m.pretrained if pretrained is None else pretrained,
+                       m.norm, tuple(m.decoder_channels))
+
+    def codec(self, config: Config, keypoint_names: list[str]) -> DiskCodec:
+        return DiskCodec(config.data.radius, config.data.input_size // 4)
+
+    def hooks(self, config: Config):
+        from .curriculum import Curriculum
+        return Curriculum(config.curriculum)
+
+    def losses(self, net, batch: dict, config: Config, values: dict) -> dict:
+        from .loss import seqpose_loss
+        max_people = int(values["max_people"])
+        steps = batch_steps(batch["people_valid"], max_people, config.loss.stop_steps)
+        out = net(batch["image"], steps)
+        with torch.autocast(device_type=batch["image"].device.type, enabled=False):  # the loss in float32
+            losses = seqpose_loss(out.part_logits, out.person_logits, batch, max_people, config.loss.part_weight,
+                                  config.loss.stop_steps)
+        return {"total": losses.total, "part": losses.part, "person": losses.person}
+
+    def infer(self, model, config: Config, amp_dtype):
+        """Sequential inference until a step's maximum falls below ``infer.threshold``."""
+        import contextlib
+        device = next(model.parameters()).device
+        autocast = (torch.autocast(device_type=device.type, dtype=amp_dtype) if amp_dtype is not None
+                    else contextlib.nullcontext())
+
+        def run(batch: dict, flipped: bool) -> list[torch.Tensor]:
+            images = batch["image"].to(device)
+            with autocast:
+                return model.infer(images.flip(-1) if flipped else images, config.infer.max_steps,
+                                   config.infer.threshold).people
+        return run

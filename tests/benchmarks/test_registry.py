@@ -1,0 +1,150 @@
+"""Every registered method, parametrised over the registry (as timm tests every model): it is
+found without imports, builds, takes a training step, resumes bitwise on the CPU (learned
+methods), and predicts a synthetic COCO-crowd file into results that `bench score` accepts."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from synthcrowd import build_synthetic_crowd
+
+from benchmarks.cli import main as bench
+from benchmarks.engine import checkpoint, registry
+from benchmarks.engine.method import LearnedMethod
+from benchmarks.engine.train import train_on_file
+
+REPO = Path(__file__).resolve().parents[2]
+LEARNED = registry.learned_methods()
+# options that make the methods the engine does not train run fast on random weights; a new
+# such method must add its own here (test_every_method_has_test_options)
+RUN_OPTIONS = {"maskrcnn": {"weights": "none", "min_size": 64, "max_size": 128, "score_threshold": 0.0},
+               "oracle": {}}
+
+
+@pytest.fixture(scope="module")
+def crowd(tmp_path_factory):
+    return build_synthetic_crowd(tmp_path_factory.mktemp("registry"), images=3, seed=11)
+
+
+def test_discovery_reads_sources_without_importing_them():
+    code = ("import sys; from benchmarks.engine import registry; names = registry.available(); "
+            "registry.learned_methods(); heavy = [m for m in ('torch', 'torchvision', 'baselines.maskrcnn', "
+            "'benchmarks.seqpose.method') if m in sys.modules]; print(names, heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.strip().endswith("[]"), out
+    for name in ("ours", "ae", "maskrcnn", "oracle"):
+        assert f"'{name}'" in out
+
+
+@pytest.mark.parametrize("name", registry.available())
+def test_every_method_registers_under_its_name(name):
+    cls = registry.method_class(name)
+    assert cls.method_name == name
+    assert issubclass(cls, LearnedMethod) == (name in LEARNED)
+    assert callable(getattr(cls, "predict"))
+
+
+def test_every_method_has_test_options():
+    assert set(registry.available()) - set(LEARNED) == set(RUN_OPTIONS)
+
+
+def test_every_shipped_config_belongs_to_a_learned_method():
+    # configs/<prefix>_*.toml load as their method's config; a config of nobody's is an error
+    prefixes = {"seqpose": "ours", "ae": "ae"}
+    files = sorted((REPO / "configs").glob("*.toml"))
+    assert files and all(f.name.split("_")[0] in prefixes for f in files), [f.name for f in files]
+    for f in files:
+        registry.get_method(prefixes[f.name.split("_")[0]]).load_config(f)
+    for name in LEARNED:
+        assert (REPO / registry.method_class(name).smoke_config).is_file(), name
+
+
+def test_unknown_and_foreign_options_are_refused():
+    with pytest.raises(ValueError, match=r"--method nope: unknown method \(known: .*ours"):
+        registry.get_method("nope")
+    with pytest.raises(ValueError, match=r"--min-size: not an option of --method ours"):
+        registry.get_method("ours", min_size=64)
+
+
+def test_a_new_method_is_one_module(tmp_path, monkeypatch):
+    # a module of its own with the decorator is found; nothing else is edited
+    package = tmp_path / "baselines"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "mine.py").write_text(
+        "from dataclasses import dataclass\nfrom benchmarks.engine.registry import register\n\n"
+        "@register('mine')\n@dataclass\nclass Mine:\n    progress: bool = True\n\n"
+        "    def predict(self, gt_path, images=None):\n        return [], {'images': 0, 'people': 0}\n")
+    monkeypatch.setattr(registry, "_ROOT", tmp_path)
+    monkeypatch.setattr(registry, "PACKAGES", ("baselines",))
+    registry._scan.cache_clear()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for key in [k for k in sys.modules if k == "baselines" or k.startswith("baselines.")]:
+        monkeypatch.delitem(sys.modules, key)
+    try:
+        assert registry.available() == ["mine"] and registry.learned_methods() == []
+        assert registry.get_method("mine").predict("x") == ([], {"images": 0, "people": 0})
+    finally:
+        registry._scan.cache_clear()
+
+
+def _smoke(name: str):
+    method = registry.get_method(name, progress=False)
+    config = method.load_config(REPO / method.smoke_config)
+    config.optim.epochs, config.optim.batch_size, config.data.workers = 2, 2, 0
+    return method, config
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_learned_method_trains_resumes_bitwise_and_predicts_scorable_results(name, crowd, tmp_path):
+    method, config = _smoke(name)
+    full = train_on_file(method, config, crowd, tmp_path / "full", device="cpu", progress=False)
+    assert full["epoch"] == 2 and full["loss"] == full["loss"]  # finite, not NaN
+    log = (tmp_path / "full" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,lr") and "loss" in log[0].split(",") and len(log) == 3
+    train_on_file(method, config, crowd, tmp_path / "cut", device="cpu", progress=False, stop_after=1)
+    torch.manual_seed(99)  # another RNG state in between, as in a fresh process
+    train_on_file(method, None, crowd, tmp_path / "cut", device="cpu", progress=False, resume=True)
+    a = checkpoint.load(tmp_path / "full" / "checkpoints" / "last.pt")
+    b = checkpoint.load(tmp_path / "cut" / "checkpoints" / "last.pt")
+    assert a["method"] == b["method"] == name
+    for key, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][key]), key
+    assert a["hooks"] == b["hooks"]
+
+    run = registry.get_method(name, checkpoint=tmp_path / "full" / "checkpoints" / "last.pt", progress=False,
+                              device="cpu", batch_size=2)
+    results, summary = run.predict(crowd)
+    assert summary["images"] == len(json.loads(crowd.read_text())["images"])
+    _assert_scorable(crowd, results, tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(RUN_OPTIONS))
+def test_untrained_method_predicts_scorable_results(name, crowd, tmp_path):
+    method = registry.get_method(name, progress=False, **RUN_OPTIONS[name])
+    results, summary = method.predict(crowd)
+    assert summary["images"] == len(json.loads(crowd.read_text())["images"])
+    _assert_scorable(crowd, results, tmp_path)
+
+
+@pytest.mark.parametrize("codec", LEARNED)
+def test_oracle_works_for_every_codec(codec, crowd, tmp_path):
+    """Perfect targets through each codec's decode: (almost) every person is found."""
+    method = registry.get_method(codec)
+    results, _ = registry.get_method("oracle", codec=codec, config=str(REPO / method.smoke_config),
+                                     progress=False).predict(crowd)
+    scores = _assert_scorable(crowd, results, tmp_path)
+    assert scores["ap_ar"]["stats"]["AP"] > 0.5, (codec, scores["ap_ar"]["stats"])
+
+
+def _assert_scorable(crowd: Path, results: list, tmp_path: Path) -> dict:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    out = tmp_path / "scored"
+    done = CliRunner().invoke(bench, ["score", "--gt", str(crowd), "--results", str(path), "--out", str(out),
+                                      "--bootstrap", "0"])
+    assert done.exit_code == 0, done.output
+    return json.loads((out / "scores.json").read_text())
