@@ -26,7 +26,9 @@ RUN_OPTIONS = {"maskrcnn": {"weights": "none", "min_size": 64, "max_size": 128, 
 
 @pytest.fixture(scope="module")
 def crowd(tmp_path_factory):
-    return build_synthetic_crowd(tmp_path_factory.mktemp("registry"), images=3, seed=11)
+    path = build_synthetic_crowd(tmp_path_factory.mktemp("registry"), images=3, seed=11)
+    assert len(json.loads(path.read_text())["images"]) == 2  # regions to predict
+    return path
 
 
 def test_discovery_reads_sources_without_importing_them():
