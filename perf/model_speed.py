@@ -1,17 +1,21 @@
-"""Speed of the sequential pose model and of its data pipeline, with in-process references.
+"""Speed of every learned method, of Mask R-CNN and of the data pipeline, with in-process references.
 
 Measures, at one input size (default 512):
 
-* training images/s of SeqPose (forward over P + 2 decoder steps, Eq. 3 loss with Hungarian
-  matching, backward, Adam step), against the same step of the bare torchvision backbone
-  (forward, mean of the last feature map, backward, Adam) in the same process;
-* inference images/s (``SeqPose.infer`` decoding P people then the stop step), against a
-  forward pass of the bare backbone;
+* for every registered learned method (``ours``, ``ae``; their paper networks unless
+  ``--config NAME=PATH``): training images/s (forward, the method's loss on a real encoded batch
+  of the data pipeline, backward, Adam step) and inference images/s (forward and the method's
+  decoding: the sequential read-out, AE's grouping), each against the same step of the bare
+  torchvision ResNet (``--backbone``; forward, mean of the last feature map, backward, Adam) in
+  the same process;
+* inference images/s of torchvision's Keypoint R-CNN (random weights, its 800 px resize);
 * the data pipeline's samples/s on one core (``CrowdPoseDataset`` in training mode: source
   image decode, affine warp, normalisation, part/person targets and mask), against decoding
   the same source images alone.
 
-    python perf/model_speed.py                                  # CPU, ResNet-50, 512
+    python perf/model_speed.py                                  # CPU, 512 px, paper networks
+    python perf/model_speed.py --size 128 --config ours=configs/seqpose_cpu_proof.toml \
+        --config ae=configs/ae_cpu_proof.toml --backbone resnet18  # the CPU proof networks
     python perf/model_speed.py --device cuda --amp bf16 --batch 16
     python perf/model_speed.py --gt coco-crowd/annotations/crowd_train2014.json   # real data
 
@@ -34,8 +38,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.seqpose.loss import seqpose_loss  # noqa: E402
-from benchmarks.seqpose.model import BACKBONES, SeqPose  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:
@@ -66,73 +68,140 @@ def timed(fn, device: torch.device, warmup: int, steps: int, seconds: float) -> 
     return (time.perf_counter() - start) / n, n
 
 
-def fake_batch(batch: int, size: int, k: int, people: int, device: torch.device, seed: int = 0) -> dict:
-    """A batch in the data pipeline's format with random disk-like targets (speed does not
-    depend on the content)."""
-    g = torch.Generator().manual_seed(seed)
-    m = size // 4
-    people_maps = (torch.rand(batch, people, k, m, m, generator=g) > 0.995).float()
-    return {"image": torch.randn(batch, 3, size, size, generator=g).to(device),
-            "parts": people_maps.amax(dim=1).to(device), "people": people_maps.to(device),
-            "people_valid": torch.ones(batch, people, dtype=torch.bool, device=device),
-            "mask": torch.ones(batch, 1, m, m, device=device)}
-
-
 def autocast(device: torch.device, amp: str):
     if amp == "none" or device.type != "cuda":
         return contextlib.nullcontext()
     return torch.autocast(device_type="cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
-def model_rows(args, device: torch.device) -> list[dict]:
-    k, size, people = 17, args.size, args.people
+def sample_file(tmp: str) -> Path:
+    """A generated COCO-crowd file with COCO-sized JPEG sources, 2-6 people per region."""
+    from benchmarks.data.fixtures import random_crowd_dataset
+    return Path(random_crowd_dataset(tmp, num_sources=8, regions_per_source=4, source_size=(640, 480),
+                                     people=(2, 6), seed=0))
+
+
+def method_config(method, args):
+    """The method's config: --config NAME=PATH, else its defaults (its paper network) at --size,
+    random weights, with --amp."""
+    path = dict(spec.split("=", 1) for spec in args.config).get(method.method_name)
+    config = method.load_config(path)
+    if path is None:
+        config.data.input_size = args.size
+        if hasattr(config, "model") and hasattr(config.model, "pretrained"):
+            config.model.pretrained = "none"
+    config.train.amp = args.amp
+    return config.validate()
+
+
+def learned_rows(name: str, args, device: torch.device, gt: Path, reference) -> list[dict]:
+    """Training and inference images/s of one learned method on real encoded batches of the
+    data pipeline, each against the bare ResNet reference of the same size (same process)."""
+    from benchmarks.data import CrowdPoseDataset
+    from benchmarks.engine.registry import get_method
+    method = get_method(name, progress=False)
+    config = method_config(method, args)
+    size = config.data.input_size
+    dataset = CrowdPoseDataset(gt, input_size=size, train=True, radius=None, use_source_images=True)
+    names = list(dataset.keypoint_names)
+    codec = method.codec(config, names)
+    dataset.encoder = codec.encode
+    batch = codec.collate([dataset[i % len(dataset)] for i in range(args.batch)])
+    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     torch.manual_seed(0)
-    batch = fake_batch(args.batch, size, k, people, device)
+    model = method.build_model(config, names, "none").to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler("cuda", enabled=args.amp == "fp16" and device.type == "cuda")
+    hooks = method.hooks(config)
+    values = hooks.epoch_values(10 ** 6) if hooks is not None else {}   # curriculum at its end: every person
+    ref_train, ref_infer = reference(size)
+
+    def train_step():
+        with autocast(device, args.amp):
+            loss = method.losses(model, batch, config, values)["total"]
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+
+    model.train()
+    w, s, sec = args.warmup, args.steps, args.seconds
+    ref_t, t, n = timed_against(ref_train, train_step, device, w, s, sec)
+    rows = [{"what": f"train {name} {size}px", "per_s": args.batch / t, "reference": f"bare {args.backbone} train",
+             "ratio": ref_t / t, "timed_steps": n}]
+    model.eval()
+    infer = method.infer(model, config, {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
+                         if device.type == "cuda" else None)
+    perm = [int(p) for p in dataset.flip_permutation]
+
+    @torch.no_grad()
+    def predict_step():  # forward and the method's decoding (read-out or grouping), no flip test
+        for raw in infer(batch, False):
+            codec.decode(raw, None, perm)
+
+    ref_t, t, n = timed_against(ref_infer, predict_step, device, w, s, sec)
+    rows.append({"what": f"infer {name} {size}px (+decode)", "per_s": args.batch / t,
+                 "reference": f"bare {args.backbone} forward", "ratio": ref_t / t, "timed_steps": n})
+    return rows
+
+
+def maskrcnn_rows(args, device: torch.device, reference) -> list[dict]:
+    """Inference images/s of torchvision's Keypoint R-CNN (random weights, its default resize)."""
+    from baselines.maskrcnn import build_detector
+    model = build_detector("none", 17, min_size=800, max_size=1333, score_threshold=0.05,
+                           detections=100).to(device).eval()
+    g = torch.Generator().manual_seed(0)
+    images = [torch.rand(3, args.size, args.size, generator=g).to(device) for _ in range(args.batch)]
+    _, ref_infer = reference(args.size)
+
+    @torch.no_grad()
+    def predict_step():
+        with autocast(device, args.amp):
+            model(images)
+
+    ref_t, t, n = timed_against(ref_infer, predict_step, device, args.warmup, args.steps, args.seconds)
+    return [{"what": f"infer maskrcnn {args.size}px crops (resized to 800)", "per_s": args.batch / t,
+             "reference": f"bare {args.backbone} forward", "ratio": ref_t / t, "timed_steps": n}]
+
+
+def backbone_reference(args, device: torch.device):
+    """reference(size) -> (train step, forward) of the bare ResNet body on a batch of that size."""
+    from benchmarks.seqpose.model import BACKBONES
+    body = torch.nn.Sequential(*list(BACKBONES[args.backbone](weights=None).children())[:-2]).to(device)
+    opt = torch.optim.Adam(body.parameters(), lr=1e-4)
     scaler = torch.amp.GradScaler("cuda", enabled=args.amp == "fp16" and device.type == "cuda")
 
-    backbone = BACKBONES[args.backbone](weights=None).to(device)
-    body = torch.nn.Sequential(*list(backbone.children())[:-2])   # up to layer4, as the localizer uses
-    opt_b = torch.optim.Adam(body.parameters(), lr=1e-4)
+    def reference(size: int):
+        image = torch.randn(args.batch, 3, size, size, generator=torch.Generator().manual_seed(1)).to(device)
 
-    def backbone_train():
-        with autocast(device, args.amp):
-            loss = body(batch["image"]).float().mean()
-        scaler.scale(loss).backward()
-        scaler.step(opt_b)
-        scaler.update()
-        opt_b.zero_grad(set_to_none=True)
+        def train_step():
+            body.train()
+            with autocast(device, args.amp):
+                loss = body(image).float().mean()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
 
-    model = SeqPose(k, args.backbone, "none", "batch").to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        @torch.no_grad()
+        def forward():
+            body.eval()
+            with autocast(device, args.amp):
+                body(image)
+        return train_step, forward
+    return reference
 
-    def seqpose_train():
-        with autocast(device, args.amp):
-            out = model(batch["image"], people + 2)
-        loss = seqpose_loss(out.part_logits, out.person_logits, batch, max_people=people).total
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
 
+def model_rows(args, device: torch.device) -> list[dict]:
+    from benchmarks.engine.registry import learned_methods
+    reference = backbone_reference(args, device)
     rows = []
-    w, s, sec = args.warmup, args.steps, args.seconds
-    ref_t, t, n = timed_against(backbone_train, seqpose_train, device, w, s, sec)
-    rows.append({"what": f"train {args.backbone} seqpose ({people}+2 steps)", "per_s": args.batch / t,
-                 "reference": f"bare {args.backbone} train", "ratio": ref_t / t, "timed_steps": n})
-
-    body.eval()
-    model.eval()
-    with torch.no_grad():
-        def backbone_infer():
-            with autocast(device, args.amp):
-                body(batch["image"])
-
-        def seqpose_infer():
-            with autocast(device, args.amp):
-                model.infer(batch["image"], max_steps=people + 1, threshold=0.0)  # P people + stop step
-        ref_t, t, n = timed_against(backbone_infer, seqpose_infer, device, w, s, sec)
-    rows.append({"what": f"infer {args.backbone} seqpose ({people}+1 steps)", "per_s": args.batch / t,
-                 "reference": f"bare {args.backbone} forward", "ratio": ref_t / t, "timed_steps": n})
+    with tempfile.TemporaryDirectory() as tmp:
+        gt = sample_file(tmp) if args.gt is None else Path(args.gt)
+        for name in args.methods or learned_methods():
+            rows += learned_rows(name, args, device, gt, reference)
+    if not args.skip_maskrcnn:
+        rows += maskrcnn_rows(args, device, reference)
     return rows
 
 
@@ -143,14 +212,12 @@ def data_rows(args) -> list[dict]:
     tmp = None
     gt = args.gt
     if gt is None:
-        from benchmarks.data.fixtures import random_crowd_dataset
         tmp = tempfile.TemporaryDirectory()
-        gt = random_crowd_dataset(tmp.name, num_sources=8, regions_per_source=4, source_size=(640, 480),
-                                  people=(2, 6), seed=0)   # COCO-sized JPEG sources
+        gt = sample_file(tmp.name)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one core: the rate a DataLoader worker gets
     try:
-        ds = CrowdPoseDataset(gt, input_size=args.size, train=True)
+        ds = CrowdPoseDataset(gt, input_size=args.size, train=True)   # the sequential model's disk targets
         n = min(len(ds), args.data_samples)
         order = np.resize(np.arange(len(ds)), args.data_samples)
 
@@ -179,9 +246,13 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when present)")
     p.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"], help="autocast on CUDA")
     p.add_argument("--size", type=int, default=512, help="input size (pixels)")
-    p.add_argument("--backbone", default="resnet50", choices=sorted(BACKBONES), help="ResNet backbone")
+    p.add_argument("--backbone", default="resnet50", help="ResNet of the in-process reference (resnet18/34/50/101)")
+    p.add_argument("--methods", nargs="+", default=None,
+                   help="learned methods to time (default: every registered one: ours, ae)")
+    p.add_argument("--config", action="append", default=[], metavar="NAME=PATH",
+                   help="a method's config (default: its paper network at --size, random weights)")
+    p.add_argument("--skip-maskrcnn", action="store_true", help="do not time Mask R-CNN inference")
     p.add_argument("--batch", type=int, default=None, help="images per step (default 16 on CUDA, 2 on CPU)")
-    p.add_argument("--people", type=int, default=3, help="people per image (decoder steps = people + 2)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3 CUDA, 1 CPU)")
     p.add_argument("--steps", type=int, default=10, help="at most this many timed steps per measurement")
     p.add_argument("--seconds", type=float, default=None,

@@ -115,3 +115,32 @@ def test_options_it_does_not_take_are_refused(crowd, authors_files, tmp_path, ar
     args = [a.format(config=config, weights=weights) for a in args]
     result = CliRunner().invoke(bench, args + ["--gt", str(crowd), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and message in result.output and result.output.startswith("error: "), result.output
+
+
+def test_three_methods_end_in_the_same_report_and_side_by_side(crowd, authors_files, tmp_path):
+    """bench run --method ours|ae|maskrcnn write the same kind of folder; bench report puts them
+    side by side with the paper's rows."""
+    from benchmarks.engine.train import train_on_file
+    repo = Path(__file__).resolve().parents[2]
+    ours = get_method("ours", progress=False)
+    config = ours.load_config(repo / ours.smoke_config)
+    config.optim.epochs = 1
+    train_on_file(ours, config, crowd, tmp_path / "train", device="cpu", progress=False)
+    weights, ae_config = authors_files
+    common = ["--gt", str(crowd), "--bootstrap", "0", "--no-analyze", "--no-progress"]
+    runs = {"ours": ["--checkpoint", str(tmp_path / "train" / "checkpoints" / "last.pt"), "--device", "cpu"],
+            "ae": ["--weights", str(weights), "--config", str(ae_config), "--device", "cpu"],
+            "maskrcnn": ["--weights", "none", "--min-size", "64", "--max-size", "128", "--device", "cpu"]}
+    for name, args in runs.items():
+        result = CliRunner().invoke(bench, ["run", "--method", name, "--out", str(tmp_path / name)] + args + common)
+        assert result.exit_code == 0, (name, result.output)
+        assert sorted(p.name for p in (tmp_path / name).iterdir() if p.suffix in (".json", ".md")) == [
+            "report.md", "results.json", "run.json", "scores.json"], name
+        assert json.loads((tmp_path / name / "scores.json").read_text())["method"] == name
+    out = tmp_path / "report" / "three.md"
+    result = CliRunner().invoke(bench, ["report", "--runs", *(str(tmp_path / n) for n in runs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    table1 = text[text.index("Table 1"):]
+    for row in ("| ours |", "| ae |", "| maskrcnn |", "(paper)"):
+        assert row in table1, row
