@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from cococrowd.cocofile import CocoFormatError, read_json_sha256
+from cococrowd.cocofile import CocoFormatError
 
-from .groundtruth import GroundTruth
+from . import fastjson
+from .groundtruth import GroundTruth, read_with_sha256
 
 
 @dataclass
@@ -149,9 +150,43 @@ def keypoint_extent_area(kps: np.ndarray) -> np.ndarray:
     return (x.max(1) - x.min(1)) * (y.max(1) - y.min(1))
 
 
+def _fast_results(raw: bytes, gt: GroundTruth, source) -> Detections | None:
+    """:func:`validate_results` of the file read as arrays (:mod:`.fastjson`); None at any
+    doubt (empty, odd keys or values, ...: the usual path then decides and names the culprit)."""
+    k = len(gt.keypoint_names)
+    S = fastjson.SCALAR
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    rec = fastjson.parse_records(buf, 0, len(buf), {"image_id": S, "category_id": S, "score": S,
+                                                    "keypoints": 3 * k, "bbox": 4,
+                                                    "segmentation": fastjson.KEY_BAIL})
+    if rec is None or rec.n == 0:
+        return None
+    for key in ("image_id", "score", "keypoints"):
+        if not rec.present(key).all():
+            return None
+    img, img_int = rec.ints("image_id")
+    cat, cat_int = rec.ints("category_id")
+    has_cat = rec.present("category_id")
+    if not (img_int and cat_int) or (cat[has_cat] != gt.category_id).any():
+        return None
+    kps = rec.array("keypoints").reshape(rec.n, k, 3)
+    if not np.isfinite(kps).all():
+        return None
+    pos = np.searchsorted(gt.image_ids, img)
+    if (pos >= len(gt.image_ids)).any() or (gt.image_ids[np.minimum(pos, len(gt.image_ids) - 1)] != img).any():
+        return None
+    need_bbox = bool(rec.present("bbox")[0])
+    if need_bbox:
+        boxes = rec.array("bbox")
+        if not rec.present("bbox").all() or not np.isfinite(boxes).all():
+            return None
+        area = boxes[:, 2] * boxes[:, 3]
+    else:
+        area = keypoint_extent_area(kps)
+    return Detections(str(source), pos.astype(np.int64), kps, rec.floats("score").copy(), area, need_bbox)
+
+
 def load_results(path: str | os.PathLike, gt: GroundTruth) -> Detections:
     """Read and validate a COCO keypoint results file."""
-    data, digest = read_json_sha256(path)
-    dets = validate_results(data, gt, path)
-    dets.sha256 = digest
-    return dets
+    return read_with_sha256(path, lambda raw: _fast_results(raw, gt, path),
+                            lambda data: validate_results(data, gt, path))
