@@ -16,12 +16,24 @@ equal-score detections of one image whose outcomes differ. Their copies
 interleave (copy 1 of each, then copy 2, ...), so such groups are laid out
 copy by copy up to the batch's largest count, each copy weighing 1 or 0.
 Results equal ``MatchTable.ap`` exactly (tests check it against pycocotools).
+
+Engine: :func:`_resample_precision`, the same block formulation compiled by
+numba, one thread (``prange`` over resamples measured slower on the 2 shared
+cores: ~8 ms of thread wake-up per batch under load): per resample one cumulative
+sum of entry weights, then per distinct threshold only its true-positive
+blocks and ignored entries (on the 3,336-image set with 35k detections: 35k
+entries, 900-3,300 blocks and 700-1,700 ignored entries per threshold),
+envelope from the right, recall targets met with one pointer. Measured there
+(1,000 resamples of Table 1 + 8 buckets): numpy blocks (kept as
+:meth:`ResampledAP._precision`, the tests' second opinion) 4.5 s; numba walking
+every counted entry per threshold 7 s (branchy); numba blocks ~0.6 s.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .accumulate import EPS, REC_THRS, MatchTable
 
@@ -55,6 +67,60 @@ class _Layout:
     det: np.ndarray      # detection of each entry
     copy: np.ndarray     # -1: one entry weighing c; k >= 0: copy k of a tie-group member
     blocks: list
+    flat: tuple = ()     # the blocks of the distinct thresholds, flattened for the numba engine
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _resample_precision(bl_off, b_start, b_end, b_ub, b_ut, un_off, unc, tmap, ent_img, copy, counts, target, q):
+    """q (B, T, R): interpolated precision of each resample (counts (B, I)) at each threshold,
+    from the true-positive blocks of each distinct threshold u (``b_*[bl_off[u]:bl_off[u+1]]``)
+    and its ignored entries (``unc[un_off[u]:un_off[u+1]]``), as :meth:`ResampledAP._precision`."""
+    n_b = counts.shape[0]
+    n_e = len(ent_img)
+    n_u = len(bl_off) - 1
+    n_r = target.shape[1]
+    eps = 2.220446049250313e-16
+    for b in range(n_b):
+        cum = np.empty(n_e + 1, dtype=np.int64)        # cumulative weight before each entry
+        cum[0] = 0
+        for e in range(n_e):
+            c = counts[b, ent_img[e]]
+            if copy[e] >= 0:
+                c = 1 if copy[e] < c else 0
+            cum[e + 1] = cum[e] + c
+        qu = np.zeros((n_u, n_r))
+        for u in range(n_u):
+            lo, hi = bl_off[u], bl_off[u + 1]
+            nb = hi - lo
+            if nb == 0:
+                continue
+            ulo, uhi = un_off[u], un_off[u + 1]
+            ucum = np.empty(uhi - ulo + 1, dtype=np.int64)
+            ucum[0] = 0
+            for j in range(uhi - ulo):
+                x = unc[ulo + j]
+                ucum[j + 1] = ucum[j] + cum[x + 1] - cum[x]
+            pr = np.empty(nb)
+            tpe = np.empty(nb, dtype=np.int64)
+            tp_c = 0
+            for k in range(nb):
+                s_end = cum[b_end[lo + k] + 1]
+                u_end = ucum[b_ut[lo + k]]
+                tp_c += s_end - cum[b_start[lo + k]] - (u_end - ucum[b_ub[lo + k]])
+                pr[k] = tp_c / (s_end - u_end + eps)
+                tpe[k] = tp_c
+            for k in range(nb - 2, -1, -1):
+                if pr[k + 1] > pr[k]:
+                    pr[k] = pr[k + 1]
+            k = 0
+            for r in range(n_r):
+                tg = target[b, r]
+                while k < nb and tpe[k] < tg:
+                    k += 1
+                qu[u, r] = pr[k] if k < nb else 0.0
+        for t in range(len(tmap)):
+            for r in range(n_r):
+                q[b, t, r] = qu[tmap[t], r]
 
 
 def _blocks(tp: np.ndarray, counted: np.ndarray) -> list[_Blocks]:
@@ -101,24 +167,47 @@ class ResampledAP:
             length = self.unit_length[unit]
             det = self.unit_start[unit] + j % length
             copy = np.where(self.unit_mixed[unit], j // length, -1)
-            self._layouts[copies] = _Layout(det, copy, _blocks(self.tp[:, det], self.counted[:, det]))
+            blocks = _blocks(self.tp[:, det], self.counted[:, det])
+            first: dict[bytes, int] = {}
+            tmap = np.array([first.setdefault(blk.key, len(first)) for blk in blocks], dtype=np.int64)
+            distinct = [blocks[tmap.tolist().index(u)] for u in range(len(first))]
+
+            def cat(name):
+                parts = [getattr(blk, name).astype(np.int64) for blk in distinct]
+                return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+            def offsets(name):
+                return np.cumsum([0] + [len(getattr(blk, name)) for blk in distinct]).astype(np.int64)
+
+            flat = (offsets("start"), cat("start"), cat("end"), cat("u_before_start"), cat("u_through_end"),
+                    offsets("uncounted"), cat("uncounted"), tmap)
+            self._layouts[copies] = _Layout(det, copy, blocks, flat)
         return self._layouts[copies]
 
-    def aps(self, counts: np.ndarray) -> np.ndarray:
-        """counts: (B, I) copies of each image; returns (B,) AP, NaN where undefined."""
-        counts = np.asarray(counts, dtype=np.int64)
+    def aps(self, counts: np.ndarray, engine: str = "numba") -> np.ndarray:
+        """counts: (B, I) copies of each image; returns (B,) AP, NaN where undefined.
+        engine: ``numba`` (:func:`_resample_precision`) or ``numpy`` (:meth:`_precision`)."""
+        counts = np.ascontiguousarray(counts, dtype=np.int64)
         b = len(counts)
         npig = counts @ self.npig
-        q = np.zeros((self.tp.shape[0], b, len(REC_THRS)))
-        if self.tp.shape[1]:
-            copies = int(counts[:, self.mixed_images].max(initial=1))
-            lay = self._layout(copies)
-            w = counts[:, self.table.det_image[lay.det]]                    # (B, entries)
-            tiled = lay.copy >= 0
-            if tiled.any():
-                w[:, tiled] = (lay.copy[tiled] < w[:, tiled]).astype(np.int64)
-            self._precision(lay.blocks, w, _targets(npig), q)
-        ap = q.transpose(1, 0, 2).reshape(b, -1).mean(axis=1)
+        t_n = self.tp.shape[0]
+        if engine == "numba":
+            q = np.zeros((b, t_n, len(REC_THRS)))
+            if self.tp.shape[1]:
+                lay = self._layout(int(counts[:, self.mixed_images].max(initial=1)))
+                _resample_precision(*lay.flat, np.ascontiguousarray(self.table.det_image[lay.det]), lay.copy,
+                                    counts, _targets(npig), q)
+            ap = q.reshape(b, -1).mean(axis=1)    # (T, R) of each resample in C order, as before
+        else:
+            q = np.zeros((t_n, b, len(REC_THRS)))
+            if self.tp.shape[1]:
+                lay = self._layout(int(counts[:, self.mixed_images].max(initial=1)))
+                w = counts[:, self.table.det_image[lay.det]]                    # (B, entries)
+                tiled = lay.copy >= 0
+                if tiled.any():
+                    w[:, tiled] = (lay.copy[tiled] < w[:, tiled]).astype(np.int64)
+                self._precision(lay.blocks, w, _targets(npig), q)
+            ap = q.transpose(1, 0, 2).reshape(b, -1).mean(axis=1)
         ap[npig == 0] = np.nan
         return ap
 

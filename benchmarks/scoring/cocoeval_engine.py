@@ -10,10 +10,22 @@ The result is a :class:`~benchmarks.scoring.accumulate.MatchTable`: every kept
 detection in pycocotools' accumulate order with its TP/FP/ignore flags, from
 which AP/AR of any image subset or bootstrap resample is re-accumulated without
 recomputing OKS.
+
+Two engines, one answer. :func:`evaluate` runs pycocotools' own loops
+(computeOks, evaluateImg) image by image, compiled by numba: the squared
+distances and their scaling are the same IEEE operations in the same order,
+``exp`` is numpy's (on one flat array, as here before), and the sum over a
+pair's labelled keypoints replays numpy's pairwise summation (sequential
+below 8 values, 8 interleaved partial sums up to 128; checked against
+``np.sum``), so every OKS is bit-identical. Measured on the 3,336-image set
+(17k detections): 0.03 s against 0.34 s for the numpy engine below
+(:func:`evaluate_numpy`, blocks of images padded to a power of two), which stays
+for more than 128 keypoints and as the tests' second opinion.
 """
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 from pycocotools.cocoeval import Params
 
 from .accumulate import MatchTable
@@ -115,8 +127,199 @@ def _match_group(ious, gt_valid, gt_ign, gt_crowd, gt_id, n_dt, thr):
     return dt_id, dt_ig
 
 
+EPS = np.spacing(1)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _pair_e(gk, gb, ga, dk, var, d_start, n_dt, g_start, n_gt, pair_off, out):
+    """computeOks' e = (dx**2 + dy**2) / vars / (area + eps) / 2 of every (dt, gt, keypoint) of
+    every image; pair (i, j) of an image at row pair_off + i * n_gt + j."""
+    k_n = gk.shape[1]
+    eps = 2.220446049250313e-16
+    for img in range(len(n_dt)):
+        nd, ng = n_dt[img], n_gt[img]
+        if nd == 0 or ng == 0:
+            continue
+        for j in range(ng):
+            g = g_start[img] + j
+            k1 = 0
+            for k in range(k_n):
+                if gk[g, k, 2] > 0:
+                    k1 += 1
+            x0 = gb[g, 0] - gb[g, 2]
+            x1 = gb[g, 0] + gb[g, 2] * 2
+            y0 = gb[g, 1] - gb[g, 3]
+            y1 = gb[g, 1] + gb[g, 3] * 2
+            scale = ga[g] + eps
+            for i in range(nd):
+                d = d_start[img] + i
+                row = pair_off[img] + i * ng + j
+                for k in range(k_n):
+                    xd = dk[d, k, 0]
+                    yd = dk[d, k, 1]
+                    if k1 > 0:
+                        dx = xd - gk[g, k, 0]
+                        dy = yd - gk[g, k, 1]
+                    else:
+                        dx = max(0.0, x0 - xd) + max(0.0, xd - x1)
+                        dy = max(0.0, y0 - yd) + max(0.0, yd - y1)
+                    out[row, k] = (dx * dx + dy * dy) / var[k] / scale / 2
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _np_sum(a, n):
+    """numpy's pairwise sum of a[:n] (n <= 128), operation for operation."""
+    if n < 8:
+        r = 0.0
+        for i in range(n):
+            r += a[i]
+        return r
+    r0, r1, r2, r3, r4, r5, r6, r7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _match_images(ex, gk, g_ign, g_crowd, g_id, d_start, n_dt, g_start, n_gt, pair_off, d_area_out, thr,
+                  matched_id, dt_ign):
+    """OKS from exp(-e) (``ex``), then evaluateImg's greedy matching per area range and threshold.
+    g_ign (M, A): ignored in area range a; outputs (A, T, Nk): matched gt id (0 = none), ignored."""
+    k_n = gk.shape[1]
+    a_n = g_ign.shape[1]
+    t_n = len(thr)
+    tmp = np.empty(k_n)
+    gmax = 1
+    for img in range(len(n_gt)):
+        gmax = max(gmax, n_gt[img])
+    ious = np.empty((20 if len(n_dt) == 0 else max(1, n_dt.max()), gmax))
+    order = np.empty(gmax, dtype=np.int64)
+    taken = np.zeros(gmax, dtype=np.bool_)
+    for img in range(len(n_dt)):
+        nd, ng = n_dt[img], n_gt[img]
+        if nd == 0:
+            continue
+        for j in range(ng):
+            g = g_start[img] + j
+            k1 = 0
+            for k in range(k_n):
+                if gk[g, k, 2] > 0:
+                    k1 += 1
+            for i in range(nd):
+                row = pair_off[img] + i * ng + j
+                if k1 == 0:
+                    ious[i, j] = _np_sum(ex[row], k_n) / k_n
+                else:
+                    c = 0
+                    for k in range(k_n):
+                        if gk[g, k, 2] > 0:
+                            tmp[c] = ex[row, k]
+                            c += 1
+                    ious[i, j] = _np_sum(tmp, c) / k1
+        for a in range(a_n):
+            # gts sorted by ignore flag, stable (mergesort): regular ones first
+            c = 0
+            for j in range(ng):
+                if not g_ign[g_start[img] + j, a]:
+                    order[c] = j
+                    c += 1
+            for j in range(ng):
+                if g_ign[g_start[img] + j, a]:
+                    order[c] = j
+                    c += 1
+            for t in range(t_n):
+                for j in range(ng):
+                    taken[j] = False
+                for i in range(nd):
+                    d = d_start[img] + i
+                    iou = thr[t]
+                    m = -1
+                    for q in range(ng):
+                        j = order[q]
+                        g = g_start[img] + j
+                        if taken[q] and not g_crowd[g]:
+                            continue
+                        if m > -1 and not g_ign[g_start[img] + order[m], a] and g_ign[g, a]:
+                            break
+                        if ious[i, j] < iou:
+                            continue
+                        iou = ious[i, j]
+                        m = q
+                    if m == -1:
+                        if d_area_out[d, a]:
+                            dt_ign[a, t, d] = True
+                        continue
+                    gm = g_start[img] + order[m]
+                    taken[m] = True
+                    matched_id[a, t, d] = g_id[gm]
+                    dt_ign[a, t, d] = g_ign[gm, a] or (g_id[gm] == 0 and d_area_out[d, a])
+
+
+def _keep_top(gt: GroundTruth, dt: Detections):
+    """Detections by image, then score (stable: file order breaks ties), top MAX_DETS."""
+    n_img = gt.num_images
+    d_order = np.lexsort((-dt.score, dt.image))
+    d_img = dt.image[d_order]
+    d_start = _group_starts(d_img, n_img)
+    d_rank = np.arange(len(d_order)) - d_start[d_img]
+    keep = d_rank < MAX_DETS
+    d_order, d_img = d_order[keep], d_img[keep]
+    return d_order, d_img, _group_starts(d_img, n_img)
+
+
 def evaluate(gt: GroundTruth, dt: Detections, sigmas: np.ndarray) -> MatchTable:
     """OKS + matching for every image of ``gt``; see the module docstring."""
+    if gt.keypoints.shape[1] > 128:
+        return evaluate_numpy(gt, dt, sigmas)
+    n_img = gt.num_images
+    lo, hi = AREA_RANGES[:, 0], AREA_RANGES[:, 1]
+    thr = np.minimum(IOU_THRS, 1 - 1e-10)
+    d_order, d_img, d_start = _keep_top(gt, dt)
+    n_dt = np.diff(d_start)
+    g_order = np.argsort(gt.ann_image, kind="stable")
+    g_img = gt.ann_image[g_order]
+    g_start = _group_starts(g_img, n_img)
+    n_gt = np.diff(g_start)
+    area = gt.area[g_order]
+    g_ign = gt.eval_ignore[g_order][:, None] | (area[:, None] < lo) | (area[:, None] > hi)
+    npig = np.zeros((len(AREA_RANGES), n_img), dtype=np.int64)
+    np.add.at(npig.T, g_img, ~g_ign)
+    pairs = n_dt * n_gt
+    pair_off = np.concatenate(([0], np.cumsum(pairs)[:-1])).astype(np.int64)
+    k = gt.keypoints.shape[1]
+    ex = np.empty((int(pairs.sum()), k))
+    gk = np.ascontiguousarray(gt.keypoints[g_order])
+    dk = np.ascontiguousarray(dt.keypoints[d_order])
+    var = (np.asarray(sigmas, dtype=np.float64) * 2) ** 2
+    _pair_e(gk, np.ascontiguousarray(gt.bbox[g_order]), area, dk, var, d_start[:-1], n_dt, g_start[:-1], n_gt,
+            pair_off, ex)
+    np.negative(ex, out=ex)
+    np.exp(ex, out=ex)
+    d_area = dt.area[d_order]
+    d_area_out = (d_area[:, None] < lo) | (d_area[:, None] > hi)
+    matched_id = np.zeros((len(AREA_RANGES), len(IOU_THRS), len(d_order)), dtype=np.int64)
+    dt_ign = np.zeros(matched_id.shape, dtype=bool)
+    _match_images(ex, gk, np.ascontiguousarray(g_ign), gt.iscrowd[g_order], gt.ann_ids[g_order], d_start[:-1], n_dt,
+                  g_start[:-1], n_gt, pair_off, d_area_out, thr, matched_id, dt_ign)
+    return MatchTable.build(det_image=d_img, det_score=dt.score[d_order], matched=matched_id != 0,
+                            ignored=dt_ign, npig=npig, n_images=n_img)
+
+
+def evaluate_numpy(gt: GroundTruth, dt: Detections, sigmas: np.ndarray) -> MatchTable:
+    """The same as :func:`evaluate` in numpy over blocks of images."""
     n_img = gt.num_images
     lo, hi = AREA_RANGES[:, 0], AREA_RANGES[:, 1]
     thr = np.minimum(IOU_THRS, 1 - 1e-10)
