@@ -1,10 +1,45 @@
 """Score a results file and write its report: the orchestration above
 :mod:`benchmarks.scoring` (numbers) and :mod:`benchmarks.report` (markdown, PNGs),
-so the scoring layer never imports the report."""
+so the scoring layer never imports the report.
+
+A run's outputs (scores.json, report.md and its PNGs) appear all or none: they
+are written into a hidden staging folder inside the output folder and renamed
+into place only once every one of them is complete, so a report that fails
+halfway (a plot that raises, a full disk) leaves the folder as it was, with no
+scores.json that has no report beside it.
+"""
 from __future__ import annotations
 
-from .report import write_run
+import os
+import shutil
+from pathlib import Path
+
+from cococrowd.cocofile import dump_json, output_error, staging_dir, write_temp
+
+from .report import render
 from .scoring import score_files
+
+
+def write_run(scores: dict, out_dir) -> Path:
+    """``out_dir/scores.json`` and ``out_dir/report.md`` (+ PNGs beside it), all or none.
+    Returns the report's path."""
+    out_dir = Path(out_dir)
+    encoded = dump_json(scores, indent=True)          # a value JSON cannot hold fails before any file
+    stage = staging_dir(out_dir, "scores")
+    try:
+        text = render([(scores["method"], scores)], stage, stage, f"Scores: {scores['method']}")
+        write_temp(stage / "report.md", text.encode(), out_dir / "report.md")
+        write_temp(stage / "scores.json", encoded, out_dir / "scores.json")
+        # figures first, then the report that links them, scores.json (what `bench report` reads) last
+        names = sorted(p.name for p in stage.iterdir() if p.name not in ("report.md", "scores.json"))
+        for name in names + ["report.md", "scores.json"]:
+            try:
+                os.replace(stage / name, out_dir / name)
+            except OSError as err:
+                raise output_error(out_dir / name, err) from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out_dir / "report.md"
 
 
 def score_and_report(gt_path, results_path, out_dir, **kw) -> dict:
@@ -14,4 +49,4 @@ def score_and_report(gt_path, results_path, out_dir, **kw) -> dict:
     return scores
 
 
-__all__ = ["score_and_report"]
+__all__ = ["score_and_report", "write_run"]

@@ -1,0 +1,256 @@
+"""The fast paths of `bench score` (issue 11 part 2) give what the plain paths give.
+
+- the numba JSON reader (:mod:`benchmarks.scoring.fastjson`) yields the same
+  GroundTruth / Detections arrays, bit for bit, as orjson + the validators, and
+  hands every odd file to them (so their messages stay the ones users see);
+- the numba OKS + matching engine equals the numpy one, and the numba bootstrap
+  equals the numpy block formulation, on inputs with ties, crowds, ids 0;
+- a report that fails halfway leaves nothing of the run behind.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cococrowd.cocofile import CocoFormatError, read_json, validate_keypoint_dataset
+from benchmarks.scoring import fastjson
+from benchmarks.scoring.bootstrap import ResampledAP, draw_counts
+from benchmarks.scoring.cocoeval_engine import evaluate, evaluate_numpy
+from benchmarks.scoring.groundtruth import _fast_ground_truth, ground_truth_from_dataset, load_ground_truth
+from benchmarks.scoring.results import _fast_results, load_results, validate_results
+from benchmarks.scoring.sigmas import resolve_sigmas
+
+sys.path.insert(0, str(Path(__file__).parent))
+from scoring_helpers import CROWDPOSE14, random_case, three_image_world, write_json  # noqa: E402
+
+
+def _same(a, b):
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "sha256":
+            continue
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), f.name
+        else:
+            assert x == y, f.name
+
+
+def _slow_gt(path):
+    return ground_truth_from_dataset(validate_keypoint_dataset(read_json(path), path))
+
+
+def _write(path, obj, style):
+    if style == "compact":
+        path.write_text(json.dumps(obj, separators=(",", ":")))
+    elif style == "indent":
+        path.write_text("\n " + json.dumps(obj, indent=2) + "\n\n")
+    else:
+        path.write_text(json.dumps(obj))
+    return path
+
+
+def _uglify(case, rng):
+    """Spellings a reader must take: 17-digit floats, exponents, -0.0, ints, unknown keys."""
+    gt, res = case
+    for a in gt["annotations"]:
+        a["segmentation"] = [[1.5, 2.0, 3.25, 4.0, 5.0, 6.0]]
+        a["extra"] = {"note": "x", "list": [1, None, True, False, -2e-3]}
+        if rng.random() < 0.3:
+            del a["area"]
+        if rng.random() < 0.3:
+            del a["num_keypoints"]
+    for r in res:
+        kp = r["keypoints"]
+        for j in range(0, len(kp), 3):
+            kp[j] = float(kp[j]) * (1 + 1e-13) if rng.random() < 0.3 else kp[j]   # 17 significant digits
+        r["score"] = float(f"{r['score']:.3e}") if rng.random() < 0.2 else r["score"]
+        r["id"] = 7
+    if res:
+        res[0]["keypoints"][1] = -0.0
+    return gt, res
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("style", ["plain", "compact", "indent"])
+def test_fast_reader_equals_the_validators(tmp_path, seed, style):
+    rng = np.random.default_rng(seed)
+    k, names = (14, CROWDPOSE14) if seed % 4 == 3 else (17, None)
+    case = random_case(600 + seed, n_images=10, k=k, **({"names": names} if names else {}), zero_id=seed % 2 == 1)
+    gt_d, res = _uglify(case, rng) if seed % 2 else case
+    gp = _write(tmp_path / "gt.json", gt_d, style)
+    rp = _write(tmp_path / "res.json", res, style)
+    fast = _fast_ground_truth(gp.read_bytes(), gp)
+    assert fast is not None
+    slow = _slow_gt(gp)
+    _same(fast, slow)
+    if res:
+        fdt = _fast_results(rp.read_bytes(), slow, rp)
+        assert fdt is not None
+        _same(fdt, validate_results(read_json(rp), slow, rp))
+    _same(load_ground_truth(gp), slow)
+    assert load_ground_truth(gp).sha256 == __import__("hashlib").sha256(gp.read_bytes()).hexdigest()
+
+
+def test_number_reader_rounds_as_python_float(tmp_path):
+    rng = np.random.default_rng(1)
+    vals = np.concatenate([rng.normal(0, 1, 3000) * 10.0 ** rng.integers(-30, 30, 3000),
+                           [round(float(v), int(d)) for v, d in zip(rng.uniform(-2000, 2000, 3000),
+                                                                    rng.integers(0, 7, 3000))]])
+    texts = [repr(float(v)) for v in vals] + [f"{v:.{int(p)}e}" for v, p in zip(vals, rng.integers(0, 16, len(vals)))]
+    texts += ["0", "-0", "0.0", "-0.0", "1E5", "1e+05", "2.5E-3", "123456789012345678", "0.000000000000000000001",
+              "9007199254740993.0", "1.7976931348623157e308", "4.9e-324", "1e-400", "1e400"]
+    body = "[" + ",".join(f'{{"image_id":1,"score":1,"keypoints":[{t},0,1]}}' for t in texts) + "]"
+    buf = np.frombuffer(body.encode(), dtype=np.uint8)
+    rec = fastjson.parse_records(buf, 0, len(buf), {"image_id": 0, "score": 0, "keypoints": 3})
+    got = rec.array("keypoints")[:, 0]
+    want = np.array([float(json.loads(t)) for t in texts])   # "-0" is the integer 0, as orjson reads it
+    assert got.tobytes() == want.tobytes()
+
+
+BAD_GT = [  # (description, edit of the JSON text or dict) -> the fast path must step aside
+    ("float id", lambda d: d["annotations"][0].update(id=float(d["annotations"][0]["id"]))),
+    ("iscrowd true", lambda d: d["annotations"][0].update(iscrowd=True)),
+    ("iscrowd 2", lambda d: d["annotations"][0].update(iscrowd=2)),
+    ("ignore 1.0", lambda d: d["annotations"][0].update(ignore=1.0)),
+    ("string keypoint", lambda d: d["annotations"][0]["keypoints"].__setitem__(0, "3")),
+    ("visibility 3", lambda d: d["annotations"][0]["keypoints"].__setitem__(2, 3)),
+    ("short keypoints", lambda d: d["annotations"][0]["keypoints"].pop()),
+    ("zero width", lambda d: d["annotations"][0]["bbox"].__setitem__(2, 0)),
+    ("negative area", lambda d: d["annotations"][0].update(area=-1)),
+    ("unknown image", lambda d: d["annotations"][0].update(image_id=-12345)),
+    ("duplicate id", lambda d: d["annotations"][1].update(id=d["annotations"][0]["id"])),
+    ("other category", lambda d: d["annotations"][0].update(category_id=2)),
+    ("missing bbox", lambda d: d["annotations"][0].pop("bbox")),
+    ("non-ascii string", lambda d: d["annotations"][0].update(note="caf\u00e9")),
+    ("annotations not a list", lambda d: d.update(annotations={"a": 1})),
+]
+BAD_TEXT = [  # edits of the file's text
+    ("duplicate key", lambda t: t.replace('"iscrowd": 0', '"iscrowd": 0, "iscrowd": 1', 1)),
+    ("leading zero", lambda t: t.replace('"id": 1,', '"id": 01,', 1)),
+    ("trailing comma", lambda t: t.replace("]}]", "],}]", 1)),
+    ("NaN token", lambda t: t.replace('"area": 5000.0', '"area": NaN', 1)),
+    ("escaped key", lambda t: t.replace('"bbox"', '"bb\\u006fx"', 1)),
+    ("annotations twice", lambda t: t[:-1] + ', "annotations": []}'),
+    ("garbage after", lambda t: t + " x"),
+]
+
+
+@pytest.mark.parametrize("what,edit", BAD_GT + BAD_TEXT, ids=[w for w, _ in BAD_GT + BAD_TEXT])
+def test_odd_ground_truth_goes_the_validators_way(tmp_path, what, edit):
+    gt, _ = three_image_world()
+    if (what, edit) in BAD_GT:
+        edit(gt)
+        text = json.dumps(gt)
+    else:
+        text = edit(json.dumps(gt))
+        assert text != json.dumps(gt)
+    path = tmp_path / "gt.json"
+    path.write_text(text)
+    assert _fast_ground_truth(path.read_bytes(), path) is None
+    try:
+        want = _slow_gt(path)
+    except (CocoFormatError, ValueError) as err:
+        with pytest.raises(type(err)) as got:
+            load_ground_truth(path)
+        assert str(got.value) == str(err)
+    else:
+        _same(load_ground_truth(path), want)
+
+
+BAD_RES = [
+    ("float image id", lambda r: r[0].update(image_id=float(r[0]["image_id"]))),
+    ("unknown image", lambda r: r[0].update(image_id=999)),
+    ("bool score", lambda r: r[0].update(score=True)),
+    ("category 2", lambda r: r[0].update(category_id=2)),
+    ("segmentation", lambda r: r[0].update(segmentation=[[1, 2, 3, 4]])),
+    ("short keypoints", lambda r: r[0]["keypoints"].pop()),
+    ("empty bbox first", lambda r: r[0].update(bbox=[])),
+    ("bbox on some only", lambda r: r[0].update(bbox=[1, 2, 3, 4])),
+    ("not a list", lambda r: r.__setitem__(slice(None), [])),
+]
+
+
+@pytest.mark.parametrize("what,edit", BAD_RES, ids=[w for w, _ in BAD_RES])
+def test_odd_results_go_the_validators_way(tmp_path, what, edit):
+    gt_d, res = three_image_world()
+    gp = write_json(tmp_path / "gt.json", gt_d)
+    gt = load_ground_truth(gp)
+    edit(res)
+    rp = write_json(tmp_path / "res.json", res)
+    assert _fast_results(rp.read_bytes(), gt, rp) is None
+    try:
+        want = validate_results(read_json(rp), gt, rp)
+    except CocoFormatError as err:
+        with pytest.raises(CocoFormatError) as got:
+            load_results(rp, gt)
+        assert str(got.value) == str(err)
+    else:
+        _same(load_results(rp, gt), want)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_numba_engines_equal_the_numpy_ones(tmp_path, seed):
+    gt_d, res = random_case(700 + seed, n_images=16, zero_id=seed % 3 == 0)
+    if seed % 2:
+        for r in res:
+            r["score"] = round(r["score"], 1)             # equal scores inside images
+    gp, rp = write_json(tmp_path / "gt.json", gt_d), write_json(tmp_path / "res.json", res)
+    gt = load_ground_truth(gp)
+    dt = load_results(rp, gt)
+    sig, _ = resolve_sigmas(gt.keypoint_names)
+    a, b = evaluate(gt, dt, sig), evaluate_numpy(gt, dt, sig)
+    for f in ("det_image", "det_score", "tp", "counted", "npig", "tie_start"):
+        assert np.array_equal(getattr(a, f), getattr(b, f)), f
+    engine = ResampledAP(a)
+    counts = draw_counts(np.random.default_rng(seed), gt.num_images, 40)
+    counts[0] = 0
+    fast, slow = engine.aps(counts), engine.aps(counts, engine="numpy")
+    assert fast.tobytes() == slow.tobytes()
+    sub = a.subset(np.arange(0, gt.num_images, 2))
+    c2 = draw_counts(np.random.default_rng(seed + 1), sub.n_images, 30)
+    assert ResampledAP(sub).aps(c2).tobytes() == ResampledAP(sub).aps(c2, engine="numpy").tobytes()
+
+
+def test_a_report_that_fails_leaves_nothing_partial(tmp_path, monkeypatch):
+    from benchmarks import report
+    from benchmarks.evaluate import score_and_report
+
+    gt_d, res = three_image_world()
+    gp, rp = write_json(tmp_path / "gt.json", gt_d), write_json(tmp_path / "res.json", res)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.json").write_text("[]")               # someone else's file in the folder stays
+
+    def boom(*a, **k):
+        raise RuntimeError("plot failed")
+
+    monkeypatch.setattr(report, "plot_pck", boom)          # after the bucket and counting PNGs
+    with pytest.raises(RuntimeError, match="plot failed"):
+        score_and_report(gp, rp, out, bootstrap=5, method="M")
+    assert sorted(p.name for p in out.iterdir()) == ["results.json"]
+
+    monkeypatch.undo()
+    score_and_report(gp, rp, out, bootstrap=5, method="M")  # a complete run
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"scores.json", "report.md", "bucket_ap.png"} <= set(before)
+    monkeypatch.setattr(report, "plot_pck", boom)
+    with pytest.raises(RuntimeError):
+        score_and_report(gp, rp, out, bootstrap=7, method="M2")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before   # the earlier run, whole
+
+
+def test_crowdpose_area_rule_unaffected_by_fast_reader(tmp_path):
+    # the protocol's area (0.53 x box) is applied after reading: both readers give the file's boxes
+    gt_d, _ = three_image_world()
+    for a in gt_d["annotations"]:
+        del a["area"]
+    gp = write_json(tmp_path / "gt.json", gt_d)
+    gt = load_ground_truth(gp)
+    assert gt.notes == {"area_from_bbox": len(gt_d["annotations"])}
+    assert all(math.isclose(x, b[2] * b[3]) for x, b in zip(gt.area, gt.bbox))
