@@ -1,21 +1,36 @@
-"""Speed of `bench score` against one plain pycocotools COCOeval run.
+"""Speed and peak memory of `bench score` against pycocotools, hotcoco and faster-coco-eval.
 
 Builds a synthetic COCO-crowd validation set the size of the paper's (3,336
 crops, 2..8 people each, CrowdPose-style crowdIndex, ignored non-group people)
-with a noisy results file (misses, false alarms, duplicates), then times, in
-this process and on the same files:
+with a noisy results file of ~34.5k detections (found people, duplicates,
+false alarms and a tail of low-score guesses, ~10 per image as a bottom-up
+method writes them), then on the same files:
 
-  reference  pycocotools: COCO(gt), loadRes(results), COCOeval(..., "keypoints")
-             evaluate + accumulate + summarize
-  bench      benchmarks.evaluate.score_and_report: loading and validation,
-             Table 1, five people buckets, three crowd-index buckets, counting,
-             PCK, 1000-resample bootstrap CIs for AP and every bucket AP, and
-             scores.json + report.md + PNG plots
+  time, in this process, tools interleaved, median of --repeats:
+    pycocotools       COCO(gt), loadRes, COCOeval(keypoints) evaluate + accumulate + summarize
+    faster-coco-eval  the same through its COCOeval_faster
+    hotcoco           the same through hotcoco's COCOeval (Rust)
+    bench Table 1     load + validate both files, OKS + matching, AP/AR (load_ground_truth,
+                      load_results, evaluate, stats: what Table 1 needs)
+    bench whole       benchmarks.evaluate.score_and_report: Table 1, five people buckets,
+                      three crowd-index buckets, counting, PCK, --bootstrap CIs for AP and
+                      every bucket AP, scores.json + report.md + PNGs
+  peak memory: each tool once in its own fresh subprocess, its peak resident set
+    (VmHWM of /proc/self/status, numpy and C allocations included; tracemalloc would
+    see only Python's; ru_maxrss is not used because Linux carries the forking
+    parent's peak into the child), after a warm-up on a 4-image set (imports,
+    numba's compiled cache) that every tool gets alike.
 
-and prints time(bench) / time(reference) (median of --repeats runs each; the
-target is <= 1.0). It also checks that the Table 1 numbers are identical.
+and prints the three target ratios (Table 1 / hotcoco <= 1.5; whole / pycocotools
+<= 0.25; peak memory / pycocotools <= 1), then how time and memory grow from
+1x to 16x the images (the set tiled with new ids: same per-image content, so
+every scale has the same AP; subprocess per tool and scale, one run each).
+It checks that Table 1 equals pycocotools (and says whether the peers do).
 
-    .venv/bin/python perf/score_speed.py [--images 3336] [--repeats 3] [--bootstrap 1000]
+    .venv/bin/python perf/score_speed.py [--images 3336] [--repeats 5] [--bootstrap 1000]
+        [--scales 1,2,4,8,16] [--reference-max-scale 4]
+
+Needs the ``perf`` extra (pip install -e .[perf]: hotcoco, faster-coco-eval).
 """
 from __future__ import annotations
 
@@ -23,7 +38,10 @@ import argparse
 import contextlib
 import io
 import json
+import os
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,7 +83,7 @@ def synthetic_world(n_images: int, seed: int) -> tuple[dict, list]:
         cy = rng.uniform(0.7, 0.9, n) * scale.max()
         width = int(cx[-1] + scale[-1] * 0.4 + 20)
         height = int(scale.max() * 1.6 + 20)
-        boxes, labelled = [], []
+        boxes, labelled, poses = [], [], []
         for p in range(n):
             xy = POSE * scale[p] + rng.normal(0, 0.02 * scale[p], POSE.shape) + [cx[p], cy[p]]
             vis = rng.choice([0, 1, 2], size=17, p=[0.15, 0.15, 0.7])
@@ -75,6 +93,7 @@ def synthetic_world(n_images: int, seed: int) -> tuple[dict, list]:
             box = [round(float(x0), 2), round(float(y0), 2), round(float(x1 - x0), 2), round(float(y1 - y0), 2)]
             boxes.append(box)
             labelled.append(xy[vis > 0])
+            poses.append(xy)
             anns.append({"id": aid, "image_id": img_id, "category_id": 1, "iscrowd": 0, "ignore": 0,
                          "bbox": box, "area": round(box[2] * box[3] * rng.uniform(0.45, 0.7), 2),
                          "num_keypoints": int((vis > 0).sum()),
@@ -95,6 +114,11 @@ def synthetic_world(n_images: int, seed: int) -> tuple[dict, list]:
                          "bbox": [width - 40.0, 10.0, 39.0, height - 20.0], "area": 39.0 * (height - 20),
                          "num_keypoints": 0, "keypoints": [0] * 51})
             aid += 1
+        for _ in range(int(rng.poisson(5.2))):                # low-score guesses near someone
+            p = int(rng.integers(0, n))
+            xy = poses[p] + rng.normal(0, 0.15 * scale[p], (17, 2))
+            results.append({"image_id": img_id, "category_id": 1, "score": round(float(rng.uniform(0.01, 0.3)), 6),
+                            "keypoints": np.c_[np.round(xy, 2), np.ones(17)].ravel().tolist()})
         for _ in range(int(rng.poisson(0.6))):                # false alarms
             xy = POSE * rng.uniform(40, 150) + [rng.uniform(0, width), rng.uniform(0, height)]
             results.append({"image_id": img_id, "category_id": 1, "score": round(float(rng.uniform(0.01, 0.4)), 6),
@@ -111,76 +135,205 @@ def synthetic_world(n_images: int, seed: int) -> tuple[dict, list]:
     return gt, results
 
 
-def run_pycocotools(gt_path: Path, res_path: Path):
+def tile(gt: dict, res: list, times: int) -> tuple[dict, list]:
+    """The set ``times`` over, each copy with new image and annotation ids."""
+    if times == 1:
+        return gt, res
+    n_img = max(im["id"] for im in gt["images"])
+    n_ann = max(a["id"] for a in gt["annotations"])
+    images, anns, out = [], [], []
+    for c in range(times):
+        images += [dict(im, id=im["id"] + c * n_img) for im in gt["images"]]
+        anns += [dict(a, id=a["id"] + c * n_ann, image_id=a["image_id"] + c * n_img) for a in gt["annotations"]]
+        out += [dict(r, image_id=r["image_id"] + c * n_img) for r in res]
+    return dict(gt, images=images, annotations=anns), out
+
+
+# ---------------------------------------------------------------- the tools, one call each
+
+def run_pycocotools(gt_path, res_path, out_dir=None, bootstrap=0):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     with contextlib.redirect_stdout(io.StringIO()):
-        t0 = time.perf_counter()
         gt = COCO(str(gt_path))
         dt = gt.loadRes(str(res_path))
-        t1 = time.perf_counter()
         ev = COCOeval(gt, dt, "keypoints")
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-        t2 = time.perf_counter()
-    return t2 - t0, t2 - t1, ev.stats.tolist()
+    return [float(v) for v in ev.stats]
 
 
-def run_bench(gt_path: Path, res_path: Path, out_dir: Path, bootstrap: int, report: bool):
+def run_faster_coco_eval(gt_path, res_path, out_dir=None, bootstrap=0):
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_path))
+        dt = gt.loadRes(str(res_path))
+        ev = COCOeval_faster(gt, dt, "keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return [float(v) for v in ev.stats][:10]
+
+
+def run_hotcoco(gt_path, res_path, out_dir=None, bootstrap=0):
+    import hotcoco
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = hotcoco.COCO(str(gt_path))
+        dt = gt.loadRes(str(res_path))
+        ev = hotcoco.COCOeval(gt, dt, "keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return [float(v) for v in ev.stats][:10]
+
+
+def run_bench_table1(gt_path, res_path, out_dir=None, bootstrap=0):
+    from benchmarks.scoring.cocoeval_engine import evaluate
+    from benchmarks.scoring.groundtruth import load_ground_truth
+    from benchmarks.scoring.results import load_results
+    from benchmarks.scoring.sigmas import resolve_sigmas
+
+    gt = load_ground_truth(gt_path)
+    sig, _ = resolve_sigmas(gt.keypoint_names, None, gt.source)
+    table = evaluate(gt, load_results(res_path, gt), sig)
+    return [-1.0 if v is None else v for v in table.stats()]
+
+
+def run_bench_whole(gt_path, res_path, out_dir, bootstrap):
     from benchmarks.evaluate import score_and_report
-    from benchmarks.scoring import score_files
 
+    scores = score_and_report(gt_path, res_path, out_dir, bootstrap=bootstrap)
+    return [-1.0 if v is None else v for v in scores["ap_ar"]["stats"].values()]
+
+
+TOOLS = {"pycocotools": run_pycocotools, "faster-coco-eval": run_faster_coco_eval, "hotcoco": run_hotcoco,
+         "bench Table 1": run_bench_table1, "bench whole": run_bench_whole}
+
+
+def _write_set(folder: Path, gt: dict, res: list) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    gt_path, res_path = folder / "crowd_val_synthetic.json", folder / "results.json"
+    gt_path.write_text(json.dumps(gt))
+    res_path.write_text(json.dumps(res))
+    return gt_path, res_path
+
+
+def _peak_rss() -> int:
+    """Peak resident set of this process image in bytes: VmHWM of /proc/self/status (Linux), which
+    starts afresh at exec; ru_maxrss would carry the forking parent's peak over into the child."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def worker(tool: str, gt_path: str, res_path: str, out_dir: str, bootstrap: int, warm_gt: str, warm_res: str) -> None:
+    """One tool in this fresh process: warm-up on the tiny set, then the timed run; prints JSON."""
+    fn = TOOLS[tool]
+    fn(warm_gt, warm_res, out_dir + "_warm", 10)
     t0 = time.perf_counter()
-    if report:
-        scores = score_and_report(gt_path, res_path, out_dir, bootstrap=bootstrap)
-    else:
-        scores = score_files(gt_path, res_path, bootstrap=bootstrap)
-    return time.perf_counter() - t0, scores
+    stats = fn(gt_path, res_path, out_dir, bootstrap)
+    wall = time.perf_counter() - t0
+    peak = _peak_rss()
+    print(json.dumps({"time": wall, "peak": peak, "stats": stats}))
+
+
+def in_subprocess(tool, gt_path, res_path, out_dir, bootstrap, warm) -> dict:
+    cmd = [sys.executable, __file__, "--worker", tool, str(gt_path), str(res_path), str(out_dir), str(bootstrap),
+           str(warm[0]), str(warm[1])]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise RuntimeError(f"{tool} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _mb(v: float) -> str:
+    return f"{v / 2 ** 20:.0f} MB"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=3336, help="crops in the synthetic set (paper: 3,336)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs of each side; medians are compared")
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs of each tool; medians are compared")
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of bench score")
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
+    ap.add_argument("--scales", default="1,2,4,8,16", help="growth table: multiples of the set ('' = none)")
+    ap.add_argument("--reference-max-scale", type=int, default=4,
+                    help="largest scale at which the slow peers (pycocotools, faster-coco-eval) run in the growth table")
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], *sys.argv[3:6], int(sys.argv[6]), *sys.argv[7:9])
+        return 0
     args = ap.parse_args(argv)
+    med = statistics.median
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        gt, res = synthetic_world(args.images, args.seed)
-        gt_path, res_path = tmp / "crowd_val_synthetic.json", tmp / "results.json"
-        gt_path.write_text(json.dumps(gt))
-        res_path.write_text(json.dumps(res))
-        people = sum(1 for a in gt["annotations"] if not a["iscrowd"])
-        print(f"synthetic COCO-crowd: {len(gt['images'])} images, {people} people "
-              f"(+{len(gt['annotations']) - people} ignored), {len(res)} detections")
+        base_gt, base_res = synthetic_world(args.images, args.seed)
+        gt_path, res_path = _write_set(tmp / "x1", base_gt, base_res)
+        warm = _write_set(tmp / "warm", *synthetic_world(4, args.seed + 1))
+        people = sum(1 for a in base_gt["annotations"] if not a["iscrowd"])
+        print(f"synthetic COCO-crowd: {len(base_gt['images'])} images, {people} people "
+              f"(+{len(base_gt['annotations']) - people} ignored), {len(base_res)} detections; "
+              f"bootstrap {args.bootstrap}; {os.cpu_count()} CPUs")
 
-        run_bench(gt_path, res_path, tmp / "warm", 10, True)   # imports, caches
-        ref, ref_eval, bench, bench_core = [], [], [], []
+        for name, fn in TOOLS.items():          # imports, numba cache
+            fn(*warm, tmp / "warm_out", 10)
+        times: dict[str, list[float]] = {name: [] for name in TOOLS}
+        stats: dict[str, list] = {}
         for r in range(args.repeats):
-            t_all, t_eval, ref_stats = run_pycocotools(gt_path, res_path)
-            ref.append(t_all)
-            ref_eval.append(t_eval)
-            t, scores = run_bench(gt_path, res_path, tmp / f"run{r}", args.bootstrap, True)
-            bench.append(t)
-            bench_core.append(run_bench(gt_path, res_path, tmp / "x", args.bootstrap, False)[0])
-        ours = [-1.0 if v is None else v for v in scores["ap_ar"]["stats"].values()]
-        if ours != ref_stats:
-            print(f"MISMATCH with pycocotools: {ours} != {ref_stats}")
-            return 1
-        med = statistics.median
-        print(f"Table 1 identical to pycocotools: AP {ours[0]:.4f}; crowd-index buckets "
-              f"{[b['images'] for b in scores['crowd_index']['buckets']]}; bootstrap {args.bootstrap}")
-        print(f"pycocotools load+evaluate+accumulate+summarize: {med(ref):.2f} s "
-              f"(evaluate+accumulate+summarize alone {med(ref_eval):.2f} s)")
-        print(f"bench score (all tables, CIs, scores.json, report.md, PNGs): {med(bench):.2f} s "
-              f"(without the report {med(bench_core):.2f} s)")
-        print(f"ratio bench score / pycocotools run: {med(bench) / med(ref):.2f} "
-              f"(without the report {med(bench_core) / med(ref):.2f}; "
-              f"vs pycocotools without its file loading {med(bench) / med(ref_eval):.2f})")
+            for name, fn in TOOLS.items():
+                t0 = time.perf_counter()
+                stats[name] = fn(gt_path, res_path, tmp / f"run_{r}", args.bootstrap)
+                times[name].append(time.perf_counter() - t0)
+        ref = stats["pycocotools"]
+        for name in ("bench Table 1", "bench whole"):
+            if stats[name] != ref:
+                print(f"MISMATCH {name} with pycocotools: {stats[name]} != {ref}")
+                return 1
+        t = {name: med(v) for name, v in times.items()}
+        print(f"\ntime in one process, median of {args.repeats} (Table 1 equal to pycocotools: "
+              + ", ".join(f"{n} {'yes' if stats[n] == ref else 'NO'}" for n in TOOLS if n != "pycocotools") + ")")
+        for name in TOOLS:
+            print(f"  {name:<17} {t[name]:7.3f} s   (runs {', '.join(f'{v:.3f}' for v in times[name])})")
+
+        mem = {name: in_subprocess(name, gt_path, res_path, tmp / f"mem_{i}", args.bootstrap, warm)
+               for i, name in enumerate(TOOLS)}
+        print("\npeak memory, one fresh process per tool (VmHWM)")
+        for name in TOOLS:
+            print(f"  {name:<17} {_mb(mem[name]['peak']):>8}")
+
+        print("\nratios (targets)")
+        print(f"  bench Table 1 / hotcoco                 {t['bench Table 1'] / t['hotcoco']:.2f}   (<= 1.5)")
+        print(f"  bench whole / pycocotools               {t['bench whole'] / t['pycocotools']:.3f}  (<= 0.25)")
+        print(f"  peak memory bench whole / pycocotools   {mem['bench whole']['peak'] / mem['pycocotools']['peak']:.2f}"
+              f"   (<= 1; Table 1 path {mem['bench Table 1']['peak'] / mem['pycocotools']['peak']:.2f})")
+
+        scales = [int(v) for v in args.scales.split(",") if v.strip()]
+        if scales:
+            print("\ngrowth (one fresh process per tool and scale, one run; time s / peak MB)")
+            names = list(TOOLS)
+            print("| scale | images | detections | " + " | ".join(names) + " |")
+            print("|---|---|---|" + "---|" * len(names))
+            for sc in scales:
+                gt_s, res_s = tile(base_gt, base_res, sc)
+                paths = (gt_path, res_path) if sc == 1 else _write_set(tmp / f"x{sc}", gt_s, res_s)
+                cells = []
+                for i, name in enumerate(names):
+                    if name in ("pycocotools", "faster-coco-eval") and sc > args.reference_max_scale:
+                        cells.append("-")
+                        continue
+                    m = in_subprocess(name, *paths, tmp / f"grow_{sc}_{i}", args.bootstrap, warm)
+                    cells.append(f"{m['time']:.2f} s / {m['peak'] / 2 ** 20:.0f}")
+                print(f"| {sc}x | {len(gt_s['images'])} | {len(res_s)} | " + " | ".join(cells) + " |", flush=True)
+                if sc != 1:
+                    for f in paths:
+                        Path(f).unlink()
     return 0
 
 
