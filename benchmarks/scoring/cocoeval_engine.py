@@ -128,12 +128,14 @@ def _match_group(ious, gt_valid, gt_ign, gt_crowd, gt_id, n_dt, thr):
 
 
 EPS = np.spacing(1)
+PAIR_CHUNK = 1 << 16
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _pair_e(gk, gb, ga, dk, var, d_start, n_dt, g_start, n_gt, pair_off, out):
+def _pair_e(gk, gb, ga, dk, gmap, dmap, var, d_start, n_dt, g_start, n_gt, pair_off, out):
     """computeOks' e = (dx**2 + dy**2) / vars / (area + eps) / 2 of every (dt, gt, keypoint) of
-    every image; pair (i, j) of an image at row pair_off + i * n_gt + j."""
+    every image; pair (i, j) of an image at row pair_off + i * n_gt + j. gmap / dmap: row of
+    the g-th ground truth / d-th detection (in evaluation order) in gk, gb, ga / dk."""
     k_n = gk.shape[1]
     eps = 2.220446049250313e-16
     for img in range(len(n_dt)):
@@ -141,7 +143,7 @@ def _pair_e(gk, gb, ga, dk, var, d_start, n_dt, g_start, n_gt, pair_off, out):
         if nd == 0 or ng == 0:
             continue
         for j in range(ng):
-            g = g_start[img] + j
+            g = gmap[g_start[img] + j]
             k1 = 0
             for k in range(k_n):
                 if gk[g, k, 2] > 0:
@@ -152,7 +154,7 @@ def _pair_e(gk, gb, ga, dk, var, d_start, n_dt, g_start, n_gt, pair_off, out):
             y1 = gb[g, 1] + gb[g, 3] * 2
             scale = ga[g] + eps
             for i in range(nd):
-                d = d_start[img] + i
+                d = dmap[d_start[img] + i]
                 row = pair_off[img] + i * ng + j
                 for k in range(k_n):
                     xd = dk[d, k, 0]
@@ -194,7 +196,7 @@ def _np_sum(a, n):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _match_images(ex, gk, g_ign, g_crowd, g_id, d_start, n_dt, g_start, n_gt, pair_off, d_area_out, thr,
+def _match_images(ex, gk, gmap, g_ign, g_crowd, g_id, d_start, n_dt, g_start, n_gt, pair_off, d_area_out, thr,
                   matched_id, dt_ign):
     """OKS from exp(-e) (``ex``), then evaluateImg's greedy matching per area range and threshold.
     g_ign (M, A): ignored in area range a; outputs (A, T, Nk): matched gt id (0 = none), ignored."""
@@ -213,7 +215,7 @@ def _match_images(ex, gk, g_ign, g_crowd, g_id, d_start, n_dt, g_start, n_gt, pa
         if nd == 0:
             continue
         for j in range(ng):
-            g = g_start[img] + j
+            g = gmap[g_start[img] + j]
             k1 = 0
             for k in range(k_n):
                 if gk[g, k, 2] > 0:
@@ -297,23 +299,29 @@ def evaluate(gt: GroundTruth, dt: Detections, sigmas: np.ndarray) -> MatchTable:
     g_ign = gt.eval_ignore[g_order][:, None] | (area[:, None] < lo) | (area[:, None] > hi)
     npig = np.zeros((len(AREA_RANGES), n_img), dtype=np.int64)
     np.add.at(npig.T, g_img, ~g_ign)
-    pairs = n_dt * n_gt
-    pair_off = np.concatenate(([0], np.cumsum(pairs)[:-1])).astype(np.int64)
     k = gt.keypoints.shape[1]
-    ex = np.empty((int(pairs.sum()), k))
-    gk = np.ascontiguousarray(gt.keypoints[g_order])
-    dk = np.ascontiguousarray(dt.keypoints[d_order])
+    gk, gb, dk = np.ascontiguousarray(gt.keypoints), np.ascontiguousarray(gt.bbox), np.ascontiguousarray(dt.keypoints)
+    g_map, d_map = g_order.astype(np.int64), d_order.astype(np.int64)
     var = (np.asarray(sigmas, dtype=np.float64) * 2) ** 2
-    _pair_e(gk, np.ascontiguousarray(gt.bbox[g_order]), area, dk, var, d_start[:-1], n_dt, g_start[:-1], n_gt,
-            pair_off, ex)
-    np.negative(ex, out=ex)
-    np.exp(ex, out=ex)
     d_area = dt.area[d_order]
     d_area_out = (d_area[:, None] < lo) | (d_area[:, None] > hi)
+    g_ign = np.ascontiguousarray(g_ign)
+    crowd, ids = gt.iscrowd[g_order], gt.ann_ids[g_order]
     matched_id = np.zeros((len(AREA_RANGES), len(IOU_THRS), len(d_order)), dtype=np.int64)
     dt_ign = np.zeros(matched_id.shape, dtype=bool)
-    _match_images(ex, gk, np.ascontiguousarray(g_ign), gt.iscrowd[g_order], gt.ann_ids[g_order], d_start[:-1], n_dt,
-                  g_start[:-1], n_gt, pair_off, d_area_out, thr, matched_id, dt_ign)
+    # images in chunks of about PAIR_CHUNK (dt, gt) pairs: the exp(-e) buffer stays a few MB at any size
+    pairs = n_dt * n_gt
+    ends = np.searchsorted(np.cumsum(pairs), np.arange(1, int(pairs.sum()) // PAIR_CHUNK + 2) * PAIR_CHUNK, "right")
+    bounds = np.unique(np.concatenate(([0], np.minimum(ends, n_img), [n_img])))
+    for i0, i1 in zip(bounds[:-1], bounds[1:]):
+        p = pairs[i0:i1]
+        pair_off = np.concatenate(([0], np.cumsum(p)[:-1])).astype(np.int64)
+        ex = np.empty((int(p.sum()), k))
+        ds, nd, gs, ng = d_start[i0:i1], n_dt[i0:i1], g_start[i0:i1], n_gt[i0:i1]
+        _pair_e(gk, gb, gt.area, dk, g_map, d_map, var, ds, nd, gs, ng, pair_off, ex)
+        np.negative(ex, out=ex)
+        np.exp(ex, out=ex)
+        _match_images(ex, gk, g_map, g_ign, crowd, ids, ds, nd, gs, ng, pair_off, d_area_out, thr, matched_id, dt_ign)
     return MatchTable.build(det_image=d_img, det_score=dt.score[d_order], matched=matched_id != 0,
                             ignored=dt_ign, npig=npig, n_images=n_img)
 
