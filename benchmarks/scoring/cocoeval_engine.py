@@ -197,9 +197,10 @@ def _np_sum(a, n):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _match_images(ex, gk, gmap, g_ign, g_crowd, g_id, d_start, n_dt, g_start, n_gt, pair_off, d_area_out, thr,
-                  matched_id, dt_ign):
+                  matched, dt_ign):
     """OKS from exp(-e) (``ex``), then evaluateImg's greedy matching per area range and threshold.
-    g_ign (M, A): ignored in area range a; outputs (A, T, Nk): matched gt id (0 = none), ignored."""
+    g_ign (M, A): ignored in area range a; outputs (A, T, Nk): matched to a gt whose id is not 0
+    (pycocotools keeps the gt id, so a match to id 0 reads as none), ignored."""
     k_n = gk.shape[1]
     a_n = g_ign.shape[1]
     t_n = len(thr)
@@ -266,7 +267,7 @@ def _match_images(ex, gk, gmap, g_ign, g_crowd, g_id, d_start, n_dt, g_start, n_
                         continue
                     gm = g_start[img] + order[m]
                     taken[m] = True
-                    matched_id[a, t, d] = g_id[gm]
+                    matched[a, t, d] = g_id[gm] != 0
                     dt_ign[a, t, d] = g_ign[gm, a] or (g_id[gm] == 0 and d_area_out[d, a])
 
 
@@ -307,8 +308,8 @@ def evaluate(gt: GroundTruth, dt: Detections, sigmas: np.ndarray) -> MatchTable:
     d_area_out = (d_area[:, None] < lo) | (d_area[:, None] > hi)
     g_ign = np.ascontiguousarray(g_ign)
     crowd, ids = gt.iscrowd[g_order], gt.ann_ids[g_order]
-    matched_id = np.zeros((len(AREA_RANGES), len(IOU_THRS), len(d_order)), dtype=np.int64)
-    dt_ign = np.zeros(matched_id.shape, dtype=bool)
+    matched = np.zeros((len(AREA_RANGES), len(IOU_THRS), len(d_order)), dtype=bool)
+    dt_ign = np.zeros(matched.shape, dtype=bool)
     # images in chunks of about PAIR_CHUNK (dt, gt) pairs: the exp(-e) buffer stays a few MB at any size
     pairs = n_dt * n_gt
     ends = np.searchsorted(np.cumsum(pairs), np.arange(1, int(pairs.sum()) // PAIR_CHUNK + 2) * PAIR_CHUNK, "right")
@@ -321,8 +322,8 @@ def evaluate(gt: GroundTruth, dt: Detections, sigmas: np.ndarray) -> MatchTable:
         _pair_e(gk, gb, gt.area, dk, g_map, d_map, var, ds, nd, gs, ng, pair_off, ex)
         np.negative(ex, out=ex)
         np.exp(ex, out=ex)
-        _match_images(ex, gk, g_map, g_ign, crowd, ids, ds, nd, gs, ng, pair_off, d_area_out, thr, matched_id, dt_ign)
-    return MatchTable.build(det_image=d_img, det_score=dt.score[d_order], matched=matched_id != 0,
+        _match_images(ex, gk, g_map, g_ign, crowd, ids, ds, nd, gs, ng, pair_off, d_area_out, thr, matched, dt_ign)
+    return MatchTable.build(det_image=d_img, det_score=dt.score[d_order], matched=matched,
                             ignored=dt_ign, npig=npig, n_images=n_img)
 
 

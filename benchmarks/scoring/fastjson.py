@@ -511,7 +511,7 @@ def parse_records(buf: np.ndarray, lo: int, hi: int, spec: dict) -> Records | No
         arr_slot[keys.index(k)] = s
         flat.append(np.zeros(cap * spec[k], dtype=np.float64))
     arrays_t = tuple(flat) if flat else (np.zeros(0),)
-    hard_cap = max(1024, 4 * cap)
+    hard_cap = 4096                   # grown on demand (files of 17-digit numbers)
     for attempt in range(2):
         hard_idx = np.zeros((hard_cap, 2), dtype=np.int64)
         hard_span = np.zeros((hard_cap, 2), dtype=np.int64)
