@@ -97,6 +97,28 @@ def crop_file_name(source_image_id: int, nth: int) -> str:
     return f"{source_image_id:012d}_{nth}.png"
 
 
+# fields a COCO-crowd record takes from its source (or makes new); the standard COCO image fields
+# (license, coco_url, flickr_url, date_captured) describe the source image, which
+# source_image_id names; anything else is an extra the build drops, with a warning and a count
+_ANNOTATION_FIELDS = {"id", "image_id", "category_id", "bbox", "area", "segmentation", "keypoints",
+                      "num_keypoints", "iscrowd", "ignore"}
+_IMAGE_FIELDS = {"id", "file_name", "width", "height", "license", "coco_url", "flickr_url", "date_captured",
+                 "crowdIndex"}
+
+
+def dropped_fields(ds: ValidatedDataset, plan: "RegionPlan", anns: list[dict]) -> dict[str, int]:
+    """``"annotations.KEY"`` / ``"images.KEY"`` -> how many records of the regions carried that
+    extra field (e.g. a whole-body file's ``foot_kpts``), which COCO-crowd does not copy."""
+    counts: dict[str, int] = {}
+    used_images = {p: ds.images[p] for p in plan.image_pos.tolist()}
+    for where, records, known in (("images", used_images.values(), _IMAGE_FIELDS),
+                                  ("annotations", (anns[p] for p in plan.ann.tolist()), _ANNOTATION_FIELDS)):
+        for rec in records:
+            for key in rec.keys() - known:
+                counts[f"{where}.{key}"] = counts.get(f"{where}.{key}", 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
                 source_split: str | None = None, source_images: str | None = None,
                 image_dir: str | None = None) -> BuildResult:
@@ -129,6 +151,12 @@ def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
         })
     out_anns = _move_annotations(ds, anns, plan, images)
     recomputed = _recompute_crowd_index(ds, images, out_anns)
+    dropped = dropped_fields(ds, plan, anns)
+    if dropped:
+        warnings.warn(f"{ds.source}: fields COCO-crowd does not copy were dropped ("
+                      + ", ".join(f"{k} x{n}" for k, n in dropped.items())
+                      + "; e.g. whole-body keypoint groups); counted in the manifest (counts.dropped_fields)",
+                      stacklevel=2)
     crowd = {
         "info": {"description": f"COCO-crowd regions of {Path(ds.source).name} (IoU >= {iou})",
                  "version": __version__},
@@ -148,6 +176,7 @@ def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
         "source_iscrowd_regions": int(is_crowd.sum()),
         "crowd_pairs": int(len(i)),
         "crowd_index_recomputed": recomputed,
+        "dropped_fields": dropped,
         **region_counts(crowd),
     }
     return BuildResult(crowd=crowd, counts=counts, skipped=dict(ds.skipped))

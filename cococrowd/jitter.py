@@ -22,7 +22,8 @@ from PIL import Image, UnidentifiedImageError
 from .cocofile import CocoFormatError, atomic_output, check_replaceable_dir, dump_json, read_json
 from .crops import cut_crops, missing_sources, replace_dir
 from .regions import to_crop
-from .split import check_crowd_file, rebased_image_dir
+from .crowdinfo import read_crowd_info, rebased_image_dir
+from .split import check_crowd_file
 
 
 @dataclass
@@ -85,10 +86,10 @@ def load_base(path: Path) -> tuple[dict, int]:
     data = read_json(path)
     k = check_crowd_file(data, path).schema.num_keypoints
     dump_json(data, source=path)  # what cannot be written back fails here, before any level is written
-    info = data.get("crowd_info") or {}
-    if info.get("jitter_px"):
+    info = read_crowd_info(data, path)
+    if info.jittered:
         raise CocoFormatError(path, "crowd_info.jitter_px",
-                              f"is {info['jitter_px']}: this file is already jittered; jitter the base file")
+                              f"is {info.jitter_px:g}: this file is already jittered; jitter the base file")
     for n, im in enumerate(data["images"]):
         if "base_crop_box" in im:
             raise CocoFormatError(path, f"images[{n}].base_crop_box", "already jittered; jitter the base file")
@@ -160,9 +161,9 @@ def run_jitter(in_file: str | os.PathLike, levels: list[int], *, seed: int = 0,
     if any(px < 0 for px in levels):
         raise ValueError(f"--px levels must be >= 0, got {levels}")
     data, k = load_base(path)
-    info = data.get("crowd_info") or {}
+    info = read_crowd_info(data, path)
     src_dir = Path(source_images) if source_images is not None else (
-        Path(info["source_images"]) if info.get("source_images") else None)
+        Path(info.source_images) if info.source_images else None)
     if not no_images and any(levels):
         if src_dir is None:
             raise ValueError(f"{path}: crowd_info.source_images is null; pass --source-images DIR (or --no-images)")
@@ -210,7 +211,7 @@ def run_jitter(in_file: str | os.PathLike, levels: list[int], *, seed: int = 0,
 def _level_zero(path: Path, data: dict, json_path: Path) -> JitterLevel:
     """Level 0 is the input itself: a byte copy when written beside it; elsewhere
     only ``crowd_info.image_dir`` changes, so that the crops are still found."""
-    rebased = rebased_image_dir(data, path.parent, json_path.parent)
+    rebased = rebased_image_dir(read_crowd_info(data, path), path.parent, json_path.parent)
     if rebased is None:
         with atomic_output(json_path) as tmp:
             shutil.copyfile(path, tmp)

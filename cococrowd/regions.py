@@ -7,7 +7,6 @@ clipped with shapely, RLE masks are cut through pycocotools.
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import numpy as np

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .cocofile import CocoFormatError, atomic_output, read_json
+from .crowdinfo import read_crowd_info
 from .split import check_crowd_file
 
 DEFAULT_COUNT = 12
@@ -30,8 +31,8 @@ def _source_dir(data: dict, path: Path, override) -> Path:
         if not folder.is_dir():
             raise FileNotFoundError(f"--source-images {override}: no such folder")
         return folder
-    folder = (data.get("crowd_info") or {}).get("source_images")
-    if not isinstance(folder, str) or not folder:
+    folder = read_crowd_info(data, path).source_images
+    if folder is None:
         raise CocoFormatError(str(path), "crowd_info.source_images",
                               "names no source folder; give it with --source-images DIR")
     return path.resolve().parent / folder   # an absolute folder stays as it is

@@ -7,7 +7,6 @@ with the seed, then taken in that order into the first half until it holds
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, atomic_output, check_inside_path, check_name,
                        check_segmentations, dump_json, image_size_of, keypoint_array, read_json,
                        validate_keypoint_dataset, write_temp)
+from .crowdinfo import read_crowd_info, rebased_image_dir
 
 REQUIRED_IMAGE_FIELDS = ("source_image_id", "crop_box", "num_people")
 
@@ -27,12 +27,7 @@ def check_crowd_file(data, source) -> ValidatedDataset:
                    lambda: annotation_paths(data, ds.annotations))
     check_segmentations(ds.annotations, image_size_of(ds, ds.annotations), ds.source,
                         lambda: annotation_paths(data, ds.annotations))
-    info = data.get("crowd_info")
-    if info is not None and not isinstance(info, dict):
-        raise CocoFormatError(source, "crowd_info", f"must be an object, got {type(info).__name__}")
-    image_dir = (info or {}).get("image_dir")
-    if image_dir is not None and (not isinstance(image_dir, str) or not image_dir):
-        raise CocoFormatError(source, "crowd_info.image_dir", f"must be a folder path or null, got {image_dir!r}")
+    read_crowd_info(data, source)
     for n, im in enumerate(data["images"]):
         for key in REQUIRED_IMAGE_FIELDS:
             if key not in im:
@@ -46,15 +41,6 @@ def check_crowd_file(data, source) -> ValidatedDataset:
         if "source_file_name" in im:  # read from the source image folder by jitter and training
             check_inside_path(im["source_file_name"], source, f"images[{n}].source_file_name")
     return ds
-
-
-def rebased_image_dir(data: dict, from_dir: Path, to_dir: Path) -> str | None:
-    """``crowd_info.image_dir`` as seen from ``to_dir`` for a file moving there
-    from ``from_dir``; None when it needs no change (same folder, or no crops)."""
-    image_dir = (data.get("crowd_info") or {}).get("image_dir")
-    if not image_dir or Path(to_dir).resolve() == Path(from_dir).resolve():
-        return None
-    return os.path.relpath(Path(from_dir).resolve() / image_dir, Path(to_dir).resolve())
 
 
 def split_crowd(data: dict, *, fraction: float = 0.5, seed: int = 0, names=("val", "test")) -> tuple[dict, dict]:
@@ -97,7 +83,7 @@ def run_split(path: str | Path, *, fraction: float = 0.5, seed: int = 0, names=(
     check_crowd_file(data, path)
     halves = split_crowd(data, fraction=fraction, seed=seed, names=names)
     out_dir = Path(out_dir) if out_dir is not None else path.parent
-    rebased = rebased_image_dir(data, path.parent, out_dir)
+    rebased = rebased_image_dir(read_crowd_info(data, path), path.parent, out_dir)
     if rebased is not None:  # keep crops reachable
         for half in halves:
             half["crowd_info"]["image_dir"] = rebased

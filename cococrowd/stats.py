@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .cocofile import CocoFormatError, ValidatedDataset, atomic_output, load_keypoint_file, read_json
+from .crowdinfo import read_crowd_info
 from .overlap import crowd_pairs, overlaps_per_person
 from .split import check_crowd_file
 
@@ -86,7 +87,7 @@ def members(crowd: dict) -> list[dict]:
 
 
 def crowd_iou(crowd: dict, iou: float | None, crowd_path) -> float:
-    built = (crowd.get("crowd_info") or {}).get("iou")
+    built = read_crowd_info(crowd, crowd_path).iou
     if iou is not None and built is not None and not np.isclose(iou, built):
         raise ValueError(f"{crowd_path}: built with --iou {built}; stats --iou {iou} would count other overlaps "
                          "(leave --iou out, or build again)")
@@ -190,7 +191,7 @@ def summarize(crowd: dict, source: ValidatedDataset | None, degrees: np.ndarray,
     for name, (n_img, n_people) in split_sizes(crowd, split_files).items():
         rows += [(f"{name} images", n_img), (f"{name} people", n_people)]
     table = pd.DataFrame({"quantity": [r[0] for r in rows], "this run": [_fmt(r[1]) for r in rows]})
-    synthetic = bool((crowd.get("crowd_info") or {}).get("synthetic"))
+    synthetic = read_crowd_info(crowd, "the COCO-crowd file").synthetic
     paper = None if synthetic else PAPER.get(source_split or "")  # COCO's figures say nothing of synth
     if paper:
         table[f"paper ({source_split})"] = [paper.get(q, "") for q in table["quantity"]]
@@ -205,9 +206,9 @@ def summarize(crowd: dict, source: ValidatedDataset | None, degrees: np.ndarray,
 def source_split_of(crowd: dict | None, split: str | None, source_path: str | os.PathLike | None) -> str | None:
     if split:
         return split
-    info = (crowd or {}).get("crowd_info") or {}
-    if info.get("source_split"):
-        return info["source_split"]
+    info = read_crowd_info(crowd or {}, "the COCO-crowd file")
+    if info.source_split:
+        return info.source_split
     if source_path is not None:
         return Path(source_path).stem.removeprefix("person_keypoints_")
     return None
@@ -308,7 +309,7 @@ def run_stats(*, crowd_path=None, source_path=None, split: str | None = None, co
     files = []
     for p in split_files:
         data = load_crowd_file(p)
-        name = (data.get("crowd_info") or {}).get("split") or Path(p).stem.rsplit("_", 1)[-1]
+        name = read_crowd_info(data, p).split or Path(p).stem.rsplit("_", 1)[-1]
         files.append((name, data))
     source_split = source_split_of(crowd, split, source_path)
     stats = compute_stats(crowd=crowd, crowd_path=crowd_path, source=source, source_split=source_split,

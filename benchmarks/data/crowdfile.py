@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from cococrowd.cocofile import CocoFormatError, check_inside_path, check_keypoints, load_keypoint_file
+from cococrowd.crowdinfo import read_crowd_info, require_key
 
 FORMAT_HINT = "is this a COCO-crowd file written by `cococrowd build`? (see docs/coco-crowd-format.md)"
 
@@ -117,20 +118,13 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True,
     the source fields: its crops are cut from the source images."""
     ds = load_keypoint_file(path)
     source = ds.source
-    info = _require(ds.data, "crowd_info", "", source)
-    if not isinstance(info, dict):
-        raise CocoFormatError(source, "crowd_info", f"must be an object, got {type(info).__name__}")
-    image_dir = _require(info, "image_dir", "crowd_info", source)
-    if image_dir is not None and (not isinstance(image_dir, str) or not image_dir):
-        raise CocoFormatError(source, "crowd_info.image_dir",
-                              "must name the crops folder (relative to the JSON's folder) or be null, "
-                              f"got {image_dir!r}")
+    info = read_crowd_info(ds.data, source, required=True)
+    require_key(info, "image_dir", source)
+    image_dir = info.image_dir
     no_crops = image_dir is None and crops_dir is None
-    source_dir = info.get("source_images")
     if need_sources or no_crops:
-        source_dir = _require(info, "source_images", "crowd_info", source)
-    if source_dir is not None and not isinstance(source_dir, str):
-        raise CocoFormatError(source, "crowd_info.source_images", f"must be a folder path or null, got {source_dir!r}")
+        require_key(info, "source_images", source)
+    source_dir = info.source_images
     if no_crops and not source_dir:
         raise CocoFormatError(source, "crowd_info.image_dir",
                               "is null (no crops: built with --no-images) and crowd_info.source_images is null too, "

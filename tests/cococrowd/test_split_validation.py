@@ -72,7 +72,7 @@ CASES = {
                                "images[1].source_image_id: must be an integer, got '7'"),
     "num_people null": (_set("images", 0, "num_people", None), "images[0].num_people: must be an integer >= 0"),
     "crowd_info a list": (_set("crowd_info", [1]), "crowd_info: must be an object, got list"),
-    "image_dir a number": (_set("crowd_info", "image_dir", 3), "crowd_info.image_dir: must be a folder path or null"),
+    "image_dir a number": (_set("crowd_info", "image_dir", 3), "crowd_info.image_dir: must name the crops folder (relative to the JSON's folder) or be null"),
     "image not an object": (_set("images", 0, 5), "images[0]: must be an object"),
 }
 
