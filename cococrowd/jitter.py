@@ -180,42 +180,49 @@ def run_jitter(in_file: str | os.PathLike, levels: list[int], *, seed: int = 0,
         for px in levels:
             if px:
                 check_replaceable_dir(_crops_root(out_dir) / f"{name}_jitter{px}", "the crops folder")
-    results = []
-    for px in levels:
-        json_path = out_dir / f"{path.stem}_jitter{px}.json"
-        if px == 0:
-            results.append(_level_zero(path, data, json_path))
-            continue
-        crops_dir = _crops_root(out_dir) / f"{name}_jitter{px}"
-        image_dir = None if no_images else os.path.relpath(crops_dir, out_dir)  # no crops, no folder
-        variant, outside = jitter_crowd(data, k, sizes, px, seed, image_dir)
-        encoded = dump_json(variant, source=path)
-        stage = None
-        if not no_images:
-            with_sizes = [dict(im, source_width=int(w), source_height=int(h))
-                          for im, (w, h) in zip(variant["images"], sizes)]
-            stage = cut_crops(with_sizes, src_dir, crops_dir, workers=workers, progress=progress)
-        try:  # the crops go into place only once the file is written, so neither is left alone
+    # every level is made (files encoded, crops staged) before any goes into place: a failure or a
+    # kill part-way leaves no level written, and staging of a killed run goes at the next run
+    results, staged = [], []
+    try:
+        for px in levels:
+            json_path = out_dir / f"{path.stem}_jitter{px}.json"
+            if px == 0:
+                staged.append((json_path, _level_zero_bytes(path, data, json_path), None, None))
+                results.append(JitterLevel(0, json_path, None, len(data["images"]), 0))
+                continue
+            crops_dir = _crops_root(out_dir) / f"{name}_jitter{px}"
+            image_dir = None if no_images else os.path.relpath(crops_dir, out_dir)  # no crops, no folder
+            variant, outside = jitter_crowd(data, k, sizes, px, seed, image_dir)
+            encoded = dump_json(variant, source=path)
+            stage = None
+            if not no_images:
+                with_sizes = [dict(im, source_width=int(w), source_height=int(h))
+                              for im, (w, h) in zip(variant["images"], sizes)]
+                stage = cut_crops(with_sizes, src_dir, crops_dir, workers=workers, progress=progress)
+            staged.append((json_path, encoded, stage, crops_dir))
+            results.append(JitterLevel(px, json_path, None if no_images else crops_dir, len(variant["images"]),
+                                       outside))
+        for n, (json_path, encoded, stage, crops_dir) in enumerate(staged):
+            # the crops go into place only once the file is written, so neither is left alone
             with atomic_output(json_path) as tmp:
-                tmp.write_bytes(encoded)
+                if isinstance(encoded, Path):
+                    shutil.copyfile(encoded, tmp)
+                else:
+                    tmp.write_bytes(encoded)
                 if stage is not None:
                     replace_dir(stage, crops_dir)
-                    stage = None
-        finally:
+                    staged[n] = (json_path, encoded, None, crops_dir)
+    finally:
+        for _, _, stage, _ in staged:
             if stage is not None:
                 shutil.rmtree(stage, ignore_errors=True)
-        results.append(JitterLevel(px, json_path, None if no_images else crops_dir, len(variant["images"]), outside))
     return results
 
 
-def _level_zero(path: Path, data: dict, json_path: Path) -> JitterLevel:
-    """Level 0 is the input itself: a byte copy when written beside it; elsewhere
-    only ``crowd_info.image_dir`` changes, so that the crops are still found."""
+def _level_zero_bytes(path: Path, data: dict, json_path: Path) -> bytes | Path:
+    """Level 0 is the input itself: a byte copy (the input's path) when written beside it;
+    elsewhere only ``crowd_info.image_dir`` changes, so that the crops are still found."""
     rebased = rebased_image_dir(read_crowd_info(data, path), path.parent, json_path.parent)
     if rebased is None:
-        with atomic_output(json_path) as tmp:
-            shutil.copyfile(path, tmp)
-    else:
-        with atomic_output(json_path) as tmp:
-            tmp.write_bytes(dump_json(dict(data, crowd_info=dict(data["crowd_info"], image_dir=rebased))))
-    return JitterLevel(0, json_path, None, len(data["images"]), 0)
+        return path
+    return dump_json(dict(data, crowd_info=dict(data["crowd_info"], image_dir=rebased)))

@@ -311,3 +311,26 @@ def test_negative_level_rejected(built, tmp_path):
     base_path = _copy_base(built, tmp_path)
     res = CliRunner().invoke(main, ["jitter", "--in", str(base_path), "--px", "-5"])
     assert res.exit_code == 2 and "-5" in res.output
+
+
+def test_a_level_that_fails_leaves_no_level_written(built, tmp_path, monkeypatch):
+    """Levels are all or nothing: the second level's crops fail, so the first one's file and
+    crops (already made) are not put in place either, and no staging stays."""
+    import cococrowd.jitter as jitter_module
+    base_path = _copy_base(built, tmp_path)
+    real = jitter_module.cut_crops
+    calls = []
+
+    def failing(images, src, crops_dir, **kw):
+        calls.append(crops_dir.name)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(images, src, crops_dir, **kw)
+
+    monkeypatch.setattr(jitter_module, "cut_crops", failing)
+    with pytest.raises(OSError):
+        run_jitter(base_path, [0, 5, 10], seed=1, progress=False)
+    assert calls == ["val2014_jitter5", "val2014_jitter10"]
+    root = base_path.parent.parent
+    assert sorted(p.name for p in base_path.parent.iterdir()) == ["crowd_val2014.json"]
+    assert [p.name for p in root.iterdir()] == ["annotations"]   # no crops folder, no staging

@@ -1,6 +1,6 @@
-"""Issue 9, item 12: a `cococrowd build` with images killed by SIGKILL mid-way leaves no live pool
-worker (they die with their parent: PR_SET_PDEATHSIG), and a rerun removes the killed run's
-hidden staging folder and writes what a clean run writes, byte for byte."""
+"""Issue 9, item 12: a `cococrowd build` or `cococrowd jitter` with images killed by SIGKILL mid-way
+leaves no live pool worker (they die with their parent: PR_SET_PDEATHSIG), and a rerun removes the
+killed run's hidden staging folder and writes what a clean run writes, byte for byte."""
 from __future__ import annotations
 
 import os
@@ -98,6 +98,63 @@ def test_sigkill_mid_build_leaves_no_worker_and_a_rerun_equals_a_clean_run(world
 
     subprocess.run(_build_cmd(world, out), check=True, capture_output=True)
     assert _staging(out) == [] and not [p for p in out.rglob(".*")]
+    assert _tree(out) == clean
+
+
+def _kill_mid_way(cmd: list[str], staged) -> set[int]:
+    """Start ``cmd``, SIGKILL it once ``staged()`` holds a staging folder with 3+ PNGs while it
+    has 2+ pool workers; returns those workers."""
+    for _attempt in range(5):  # the crop phase is short: catch it while staging fills
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        workers: set[int] = set()
+        while proc.poll() is None:
+            stages = staged()
+            if stages and len(list(stages[0].glob("*.png"))) >= 3:
+                workers = _children(proc.pid)
+                if len(workers) >= 2:
+                    break
+            time.sleep(0.002)
+        if proc.poll() is None and workers:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return workers
+        proc.wait()
+    pytest.fail("never caught the run while it cut crops")
+
+
+def _no_survivors(workers: set[int]) -> None:
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = [p for p in workers if _alive(p)]
+    for p in survivors:  # do not leave them behind even when the test fails
+        os.kill(p, signal.SIGKILL)
+    assert survivors == [], f"pool workers outlived their killed parent: {survivors}"
+
+
+def test_sigkill_mid_jitter_leaves_no_worker_and_a_rerun_equals_a_clean_run(world, tmp_path):
+    built = tmp_path / "built"
+    subprocess.run(_build_cmd(world, built), check=True, capture_output=True)
+    base = built / "annotations" / "crowd_train2014.json"
+
+    def jitter_cmd(out: Path) -> list[str]:
+        return [CLI, "jitter", "--in", str(base), "--px", "5", "--px", "10", "--workers", "2", "--quiet",
+                "--out-dir", str(out / "annotations")]
+
+    clean_dir = tmp_path / "clean"
+    subprocess.run(jitter_cmd(clean_dir), check=True, capture_output=True)
+    clean = _tree(clean_dir)
+    assert "annotations/crowd_train2014_jitter10.json" in clean and any(k.endswith(".png") for k in clean)
+
+    out = tmp_path / "out"
+    staged = lambda: sorted(out.glob(".train2014_jitter*.part")) if out.exists() else []  # noqa: E731
+    workers = _kill_mid_way(jitter_cmd(out), staged)
+    assert staged(), "the kill must land mid-way, with staging on disk"
+    assert not list(out.glob("annotations/*.json"))  # no level was written
+    _no_survivors(workers)
+
+    subprocess.run(jitter_cmd(out), check=True, capture_output=True)
+    assert staged() == [] and not [p for p in out.rglob(".*")]
     assert _tree(out) == clean
 
 
