@@ -3,6 +3,15 @@
 Images are kept in sorted-id order (pycocotools evaluates ``np.unique(imgIds)``);
 annotations keep file order, which decides ties in matching exactly as in
 pycocotools. Only the person category is scored.
+
+Reading: :func:`load_ground_truth` first tries :func:`_fast_ground_truth`
+(everything but ``annotations`` through orjson and cocofile's validator, the
+annotations read as arrays by :mod:`.fastjson` and checked by the same rules),
+and at any doubt takes the plain path (orjson, ``validate_keypoint_dataset``,
+:func:`ground_truth_from_dataset`), whose errors name the culprit. Both give
+the same arrays bit for bit (tests/benchmarks/test_scoring_speed_paths.py).
+On the 3,336-image set: 0.08 s instead of 0.5 s, and no ~100 MB of Python
+objects for the annotations.
 """
 from __future__ import annotations
 

@@ -4,6 +4,10 @@ A results file is a JSON list of ``{"image_id", "category_id", "keypoints",
 "score"}`` objects. Every problem is reported with the file and the index,
 e.g. ``results.json: [12].keypoints: has 48 values, expected 51 (3 x 17 keypoints)``.
 An empty list is valid (it scores zero).
+
+:func:`load_results` reads the file as arrays (:func:`_fast_results`,
+:mod:`.fastjson`) when every record has the plain shape, else through orjson
+and :func:`validate_results` (same arrays; the messages come from there).
 """
 from __future__ import annotations
 
