@@ -38,10 +38,22 @@ from cococrowd.cocofile import write_json  # noqa: E402
 from learning_proof import make_world  # noqa: E402
 
 
+def apply_settings(config, settings: list[str]):
+    """``SECTION.KEY=VALUE`` overrides (VALUE in TOML syntax), checked as a config file's."""
+    import tomllib
+    from benchmarks.engine.config import config_from_dict
+    raw = config.to_dict()
+    for spec in settings:
+        key, _, value = spec.partition("=")
+        section, _, name = key.partition(".")
+        raw.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
+    return config_from_dict(raw, type(config), "--set")
+
+
 def one_method(name: str, config_path: Path, train_gt: Path, heldout: Path, work: Path, minutes: float,
-               seed: int, device: str) -> dict:
+               seed: int, device: str, settings: list[str]) -> dict:
     method = get_method(name, progress=False)
-    config = method.load_config(config_path)
+    config = apply_settings(method.load_config(config_path), settings)
     config.train.seed = seed
     config.optim.epochs, config.optim.milestones = 10_000, [10_000]   # the clock decides
     out = work / f"{name}_seed{seed}"
@@ -55,7 +67,7 @@ def one_method(name: str, config_path: Path, train_gt: Path, heldout: Path, work
                      analyze={"bootstrap": 200, "seed": 0, "gallery": 3})
     s = run["scores"]
     a = run["analysis"]
-    return {"method": name, "config": str(config_path), "seed": seed, "epochs": summary["epoch"],
+    return {"method": name, "config": str(config_path), "settings": settings, "seed": seed, "epochs": summary["epoch"],
             "train_minutes": round(trained, 2), "train_loss": summary["loss"],
             "AP": s["ap_ar"]["stats"]["AP"], "AP50": s["ap_ar"]["stats"]["AP.5"], "AR": s["ap_ar"]["stats"]["AR"],
             "ap_ci": s["ap_ar"]["ap_ci"],
@@ -83,7 +95,8 @@ def markdown(result: dict) -> str:
     for r in rows:
         ci = r["ap_ci"]
         ci_text = f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
-        lines.append(f"| {r['method']} | {Path(r['config']).name} | {r['epochs']} | {r['train_minutes']} | "
+        config = Path(r["config"]).name + "".join(f" {s}" for s in r.get("settings", []))
+        lines.append(f"| {r['method']} | {config} | {r['epochs']} | {r['train_minutes']} | "
                      f"{fmt(r['AP'])}{ci_text} | {fmt(r['AP50'])} | {fmt(r['AR'])} | "
                      + " | ".join(fmt(r["ap_by_people"][lab]) for lab in labels) + f" | {fmt(r['counting_exact'])} |")
     types = list(rows[0]["error_fractions"])
@@ -111,6 +124,8 @@ def main(argv=None) -> int:
     p.add_argument("--heldout-images", type=int, default=800)
     p.add_argument("--world-seed", type=int, default=0)
     p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config setting (TOML value), e.g. curriculum.max_warmup_epochs=3")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="WORK",
@@ -130,7 +145,7 @@ def main(argv=None) -> int:
         for spec in args.method:
             name, _, config = spec.partition("=")
             runs.append(one_method(name, Path(config), train_gt, heldout, args.work, args.minutes, args.seed,
-                                   args.device))
+                                   args.device, args.settings))
         result = {"command": command.strip(), "minutes": args.minutes, "threads": args.threads,
                   "train_regions": len(json.loads(train_gt.read_text())["images"]),
                   "heldout": str(heldout), "runs": runs}
