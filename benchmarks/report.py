@@ -1,8 +1,8 @@
 """Markdown reports of `bench score` results, with PNG plots.
 
-``write_run(scores, out_dir)`` writes ``scores.json`` and ``report.md`` for one
-method; ``write_comparison(run_dirs, out_md)`` puts several scored runs side by
-side (``bench report``). Tables follow the paper's layouts; the paper's
+``render`` makes one method's report (written all or none by
+:func:`benchmarks.evaluate.write_run`); ``write_comparison(run_dirs, out_md)`` puts
+several scored runs side by side (``bench report``). Tables follow the paper's layouts; the paper's
 published numbers appear as separate rows labelled "(paper)", never merged
 with computed ones.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cococrowd.cocofile import CocoFormatError, atomic_output, read_json, write_bytes, write_json
+from cococrowd.cocofile import CocoFormatError, atomic_output, read_json, write_bytes
 
 from .scoring import paper
 from .scoring.protocol import BUCKET_LABELS, OFFICIAL_STATS, PROTOCOLS
@@ -446,15 +446,6 @@ def render(runs: list[tuple[str, dict]], fig_dir: Path, md_dir: Path, title: str
             "For context only, the paper's Table 4 (Immediacy dataset, different images and parts; not comparable):",
             "", _paper_table4(), ""]
     return "\n".join(out)
-
-
-def write_run(scores: dict, out_dir) -> Path:
-    """``out_dir/scores.json`` and ``out_dir/report.md`` (+ PNGs beside it) for one method."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "scores.json", scores, indent=True)
-    text = render([(scores["method"], scores)], out_dir, out_dir, f"Scores: {scores['method']}")
-    return write_bytes(out_dir / "report.md", text.encode())
 
 
 def load_output(path: Path, fmt: str, command: str, run_dir) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from cococrowd.cocofile import CocoFormatError
+from cococrowd.crowdinfo import read_crowd_info
 
 from .groundtruth import GroundTruth
 from .results import Detections, keypoint_extent_area
@@ -46,11 +47,9 @@ def _check_level(jittered: GroundTruth, level: float) -> bool:
         for pos, present in enumerate(has_base):
             if not present:
                 raise CocoFormatError(jittered.source, jittered.image_path(pos, "base_crop_box"), NOT_JITTERED)
-    declared = (jittered.crowd_info or {}).get("jitter_px")
+    declared = read_crowd_info({"crowd_info": jittered.crowd_info}, jittered.source).jitter_px
     if declared is not None:
-        if isinstance(declared, bool) or not isinstance(declared, (int, float)) or not np.isfinite(declared):
-            raise CocoFormatError(jittered.source, "crowd_info.jitter_px", f"must be a number, got {declared!r}")
-        if float(declared) != float(level):
+        if declared != float(level):
             raise CocoFormatError(jittered.source, "crowd_info.jitter_px",
                                   f"is {declared:g}, but --jitter says {level:g}")
     return unjittered
