@@ -10,7 +10,8 @@ from benchmarks.engine.registry import available, learned_methods
 
 def _is_input_error(err: BaseException) -> bool:
     """Bad files, options or configs: reported as one line, not a traceback."""
-    if isinstance(err, (ValueError, FileNotFoundError, FileExistsError)):  # CocoFormatError, ConfigError too
+    from cococrowd.cocofile import OutputError  # an output that cannot be written (read-only, disk full)
+    if isinstance(err, (ValueError, FileNotFoundError, FileExistsError, OutputError)):  # CocoFormatError too
         return True
     weights = sys.modules.get("benchmarks.weights")  # only loaded (with torch) when used
     return weights is not None and isinstance(err, weights.PretrainedWeightsUnavailable)
@@ -111,20 +112,18 @@ def _scoring_kwargs(protocol, jitter, sigmas, bootstrap, seed, count_threshold, 
 def train_command(method, config_path, gt_path, out_dir, resume, pretrained, device, epochs, stop_after,
                   workers, progress):
     """Train a method on a COCO-crowd file (multi-GPU: torchrun --nproc_per_node N $(command -v bench) train ...)."""
-    from benchmarks.run import cli_errors
-    with cli_errors():
-        from benchmarks.engine.registry import get_method, learned_methods
-        from benchmarks.engine.train import config_for_run, train_on_file
-        if method not in learned_methods():
-            raise ValueError(f"--method {method}: not a method `bench train` trains (those: "
-                             f"{', '.join(learned_methods())})")
-        learner = get_method(method)
-        config = config_for_run(learner, config_path, out_dir, resume, epochs=epochs, workers=workers)
-        summary = train_on_file(learner, config, gt_path, out_dir, resume=resume, device=device,
-                                stop_after=stop_after, progress=progress, pretrained=pretrained)
-        if summary.get("is_main", True):
-            click.echo(f"epoch {summary['epoch']}: loss {summary.get('loss', float('nan')):.4f} -> "
-                       f"{out_dir}/checkpoints/last.pt")
+    from benchmarks.engine.registry import get_method, learned_methods
+    from benchmarks.engine.train import config_for_run, train_on_file
+    if method not in learned_methods():
+        raise ValueError(f"--method {method}: not a method `bench train` trains (those: "
+                         f"{', '.join(learned_methods())})")
+    learner = get_method(method)
+    config = config_for_run(learner, config_path, out_dir, resume, epochs=epochs, workers=workers)
+    summary = train_on_file(learner, config, gt_path, out_dir, resume=resume, device=device,
+                            stop_after=stop_after, progress=progress, pretrained=pretrained)
+    if summary.get("is_main", True):
+        click.echo(f"epoch {summary['epoch']}: loss {summary.get('loss', float('nan')):.4f} -> "
+                   f"{out_dir}/checkpoints/last.pt")
 
 
 @main.command("run")
@@ -172,19 +171,18 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 def run_command(method, checkpoint_path, config_path, codec, weights, min_size, max_size, score_threshold, gt_path,
                 out_dir, images, flip, batch_size, workers, device, progress, name, analyze, gallery, **scoring):
     """Predict a COCO-crowd file with a method, write COCO results and score them."""
-    from benchmarks.run import cli_errors, run_method
-    with cli_errors():
-        summary = run_method(method, gt_path, out_dir, images=images, checkpoint=checkpoint_path,
-                             config=config_path, codec=codec, weights=weights, min_size=min_size, max_size=max_size,
-                             score_threshold=score_threshold, flip=flip, batch_size=batch_size, workers=workers,
-                             device=device, progress=progress,
-                             scoring={"method": name or method, **_scoring_kwargs(**scoring)},
-                             analyze={"sigmas": scoring["sigmas"], "bootstrap": scoring["bootstrap"],
-                                      "seed": scoring["seed"], "gallery": gallery} if analyze else None)
-        click.echo(f"{summary['people']} people in {summary['images']} images -> {summary['results']}")
-        _echo_scores(summary["scores"], out_dir)
-        if analyze:
-            click.echo(f"wrote {out_dir}/analysis.json and {out_dir}/analysis.md")
+    from benchmarks.run import run_method
+    summary = run_method(method, gt_path, out_dir, images=images, checkpoint=checkpoint_path,
+                         config=config_path, codec=codec, weights=weights, min_size=min_size, max_size=max_size,
+                         score_threshold=score_threshold, flip=flip, batch_size=batch_size, workers=workers,
+                         device=device, progress=progress,
+                         scoring={"method": name or method, **_scoring_kwargs(**scoring)},
+                         analyze={"sigmas": scoring["sigmas"], "bootstrap": scoring["bootstrap"],
+                                  "seed": scoring["seed"], "gallery": gallery} if analyze else None)
+    click.echo(f"{summary['people']} people in {summary['images']} images -> {summary['results']}")
+    _echo_scores(summary["scores"], out_dir)
+    if analyze:
+        click.echo(f"wrote {out_dir}/analysis.json and {out_dir}/analysis.md")
 
 
 @main.command("score")

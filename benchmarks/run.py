@@ -30,22 +30,3 @@ def run_method(name: str, gt_path: str | Path, out_dir: str | Path, *, images: s
         kw = {"method": (scoring or {}).get("method") or name, "images": images, **analyze}
         summary["analysis"] = write_analysis(str(gt_path), str(results_path), str(out_dir), **kw)
     return summary
-
-
-class cli_errors:
-    """Turn input errors into one clear line on stderr and exit status 2 (as `cococrowd`)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, err, tb):
-        from cococrowd.cocofile import CocoFormatError
-        from benchmarks.engine.config import ConfigError
-        from benchmarks.weights import PretrainedWeightsUnavailable
-        if err is not None and isinstance(err, (CocoFormatError, ConfigError, PretrainedWeightsUnavailable,
-                                                FileNotFoundError, ValueError)):
-            import sys
-            import click
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
-        return False

@@ -23,9 +23,11 @@ import numpy as np
 import torch
 
 from benchmarks.engine import config as engine_config
-from benchmarks.engine.config import ConfigError, OptimConfig, TrainConfig
+from benchmarks.engine.config import OptimConfig, TrainConfig
 from benchmarks.engine.method import LearnedMethod
 from benchmarks.engine.registry import register
+
+from .grouping import GroupingParams
 
 
 @dataclass
@@ -53,15 +55,24 @@ class LossConfig:
     pull_weight: float = 1e-3
 
 
+_GROUPING = GroupingParams()
+
+
 @dataclass
 class InferConfig(engine_config.InferConfig):
-    max_people: int = 30                  # top-k candidates per joint
-    detection_threshold: float = 0.2
-    tag_threshold: float = 1.0
-    use_detection_val: bool = True
-    ignore_too_much: bool = False
-    refine: bool = True
-    nms_kernel: int = 3
+    """The grouping's settings (:class:`.grouping.GroupingParams`, whose defaults are theirs)."""
+
+    max_people: int = _GROUPING.max_people            # top-k candidates per joint
+    detection_threshold: float = _GROUPING.detection_threshold
+    tag_threshold: float = _GROUPING.tag_threshold
+    use_detection_val: bool = _GROUPING.use_detection_val
+    ignore_too_much: bool = _GROUPING.ignore_too_much
+    refine: bool = _GROUPING.refine
+    nms_kernel: int = _GROUPING.nms_kernel
+
+    def grouping(self) -> GroupingParams:
+        return GroupingParams(**{f.name: getattr(self, f.name) for f in dataclasses.fields(GroupingParams)
+                                 if f.name != "joint_order"})
 
 
 @dataclass
@@ -94,9 +105,7 @@ class AEConfig:
             (i.tag_threshold > 0, "infer.tag_threshold", "must be > 0"),
             (i.nms_kernel >= 1 and i.nms_kernel % 2 == 1, "infer.nms_kernel", "must be an odd number >= 1"),
         ]
-        for ok, key, problem in checks:
-            if not ok:
-                raise ConfigError(source, key, problem)
+        engine_config.check_all(checks, source)
         return self
 
 
@@ -119,13 +128,6 @@ class AECodec:
         from benchmarks.data import collate_people
         return collate_people(samples)
 
-    def params(self):
-        from .grouping import GroupingParams
-        i = self.config.infer
-        return GroupingParams(max_people=i.max_people, detection_threshold=i.detection_threshold,
-                              tag_threshold=i.tag_threshold, use_detection_val=i.use_detection_val,
-                              ignore_too_much=i.ignore_too_much, refine=i.refine, nms_kernel=i.nms_kernel)
-
     def decode(self, raw: torch.Tensor, raw_flipped: torch.Tensor | None,
                flip_permutation: list[int]) -> tuple[np.ndarray, np.ndarray]:
         from .grouping import group, merge_flip, split_outputs
@@ -134,7 +136,7 @@ class AECodec:
         if raw_flipped is not None:
             det_f, tags_f = split_outputs(raw_flipped.float().cpu(), k, tag_dim)
             det, tags = merge_flip(det, tags, det_f, tags_f, flip_permutation)
-        return group(det.clamp(max=1.0), tags, self.params())
+        return group(det.clamp(max=1.0), tags, self.config.infer.grouping())
 
     def oracle(self, sample: dict) -> torch.Tensor:
         """A perfect network's last stack: the target heatmaps, and each joint's tag map holding,

@@ -63,6 +63,13 @@ class InferConfig:
     batch_size: int = 8
 
 
+def check_all(checks: list[tuple[bool, str, str]], source: str) -> None:
+    """Raise a :class:`ConfigError` for the first ``(ok, key, problem)`` that is not ok."""
+    for ok, key, problem in checks:
+        if not ok:
+            raise ConfigError(source, key, problem)
+
+
 def check_common(config: Any, source: str, input_multiple: int) -> None:
     """The engine's rules for its four sections; ``input_multiple``: the network's stride."""
     d, o = config.data, config.optim
@@ -79,9 +86,7 @@ def check_common(config: Any, source: str, input_multiple: int) -> None:
         (o.gamma > 0, "optim.gamma", "must be > 0"),
         (config.infer.batch_size >= 1, "infer.batch_size", "must be >= 1"),
     ]
-    for ok, key, problem in checks:
-        if not ok:
-            raise ConfigError(source, key, problem)
+    check_all(checks, source)
 
 
 def _check_value(default: Any, value: Any, source: str, key: str) -> Any:

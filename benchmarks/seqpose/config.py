@@ -81,9 +81,7 @@ class Config:
             (self.loss.stop_steps >= 0, "loss.stop_steps", "must be >= 0"),
             (self.infer.max_steps >= 1, "infer.max_steps", "must be >= 1"),
         ]
-        for ok, key, problem in checks:
-            if not ok:
-                raise ConfigError(source, key, problem)
+        engine_config.check_all(checks, source)
         return self
 
 

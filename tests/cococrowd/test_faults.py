@@ -5,20 +5,15 @@ writers meet the OS (mkstemp/mkdtemp for read-only, writes for ENOSPC)."""
 from __future__ import annotations
 
 import errno
-import json
-import pathlib
-import tempfile
 
 import pytest
 from click.testing import CliRunner
+from faults import EACCES, ENOSPC, _all, _disk_full, _one_error, _read_only
 from PIL import Image
 
 from cococrowd.build import run_build
 from cococrowd.cli import main
 from tinycoco import random_world, write_world
-
-ENOSPC = "No space left on device"
-EACCES = "Permission denied"
 
 
 @pytest.fixture(scope="module")
@@ -27,57 +22,6 @@ def world(tmp_path_factory):
     write_world(root / "coco", random_world(seed=3, n_images=10))
     run_build(split="train2014", coco_root=root / "coco", out=root / "base", progress=False, workers=1)
     return root
-
-
-def _read_only(monkeypatch, folder):
-    """Creating anything inside ``folder`` fails as a read-only folder would (EACCES)."""
-    folder = str(folder)
-    real_mkstemp, real_mkdtemp = tempfile.mkstemp, tempfile.mkdtemp
-
-    def mkstemp(*a, dir=None, **k):
-        if dir is not None and str(dir).startswith(folder):
-            raise PermissionError(errno.EACCES, EACCES, str(dir))
-        return real_mkstemp(*a, dir=dir, **k)
-
-    def mkdtemp(*a, dir=None, **k):
-        if dir is not None and str(dir).startswith(folder):
-            raise PermissionError(errno.EACCES, EACCES, str(dir))
-        return real_mkdtemp(*a, dir=dir, **k)
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
-    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
-
-
-def _disk_full(monkeypatch, suffix=".part", only=None):
-    """Writing a temporary output file fails with ENOSPC (``only``: names containing it)."""
-    real_bytes, real_text = pathlib.Path.write_bytes, pathlib.Path.write_text
-
-    def full(self):
-        return self.name.endswith(suffix) and (only is None or only in self.name)
-
-    def write_bytes(self, data):
-        if full(self):
-            raise OSError(errno.ENOSPC, ENOSPC)
-        return real_bytes(self, data)
-
-    def write_text(self, data, *a, **k):
-        if full(self):
-            raise OSError(errno.ENOSPC, ENOSPC)
-        return real_text(self, data, *a, **k)
-    monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
-    monkeypatch.setattr(pathlib.Path, "write_text", write_text)
-
-
-def _all(folder):
-    return sorted(p.relative_to(folder) for p in folder.rglob("*")) if folder.exists() else []
-
-
-def _one_error(res, *needles):
-    assert res.exit_code == 2, (res.exit_code, res.output)
-    lines = res.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in res.output, res.output
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
 
 
 def _build(world, out, images=True):

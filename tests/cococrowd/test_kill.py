@@ -67,34 +67,10 @@ def test_sigkill_mid_build_leaves_no_worker_and_a_rerun_equals_a_clean_run(world
     assert any(k.endswith(".png") for k in clean) and "annotations/crowd_train2014.json" in clean
     shutil.rmtree(out)
 
-    for _attempt in range(5):  # the crop phase lasts about a second: catch it while staging fills
-        proc = subprocess.Popen(_build_cmd(world, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        workers: set[int] = set()
-        while proc.poll() is None:
-            stages = _staging(out)
-            if stages and len(list(stages[0].glob("*.png"))) >= 3:
-                workers = _children(proc.pid)
-                if len(workers) >= 2:
-                    break
-            time.sleep(0.002)
-        if proc.poll() is None and workers:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            break
-        proc.wait()
-        shutil.rmtree(out, ignore_errors=True)
-    else:
-        pytest.fail("never caught the build while it cut crops")
-
+    workers = _kill_mid_way(_build_cmd(world, out), lambda: _staging(out))
     assert _staging(out), "the kill must land mid-way, with staging on disk"
     assert "annotations/crowd_train2014.json" not in _tree(out)  # nothing final was written
-    deadline = time.monotonic() + 10
-    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    survivors = [p for p in workers if _alive(p)]
-    for p in survivors:  # do not leave them behind even when the test fails
-        os.kill(p, signal.SIGKILL)
-    assert survivors == [], f"pool workers outlived their killed parent: {survivors}"
+    _no_survivors(workers)
 
     subprocess.run(_build_cmd(world, out), check=True, capture_output=True)
     assert _staging(out) == [] and not [p for p in out.rglob(".*")]
