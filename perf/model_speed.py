@@ -148,8 +148,8 @@ def learned_rows(name: str, args, device: torch.device, gt: Path, reference) -> 
 def maskrcnn_rows(args, device: torch.device, reference) -> list[dict]:
     """Inference images/s of torchvision's Keypoint R-CNN (random weights, its default resize)."""
     from baselines.maskrcnn import build_detector
-    model = build_detector("none", 17, min_size=800, max_size=1333, score_threshold=0.05,
-                           detections=100).to(device).eval()
+    model, _ = build_detector("none", 17, min_size=800, max_size=1333, score_threshold=0.05, detections=100)
+    model = model.to(device).eval()
     g = torch.Generator().manual_seed(0)
     images = [torch.rand(3, args.size, args.size, generator=g).to(device) for _ in range(args.batch)]
     _, ref_infer = reference(args.size)

@@ -89,27 +89,29 @@ def markdown(result: dict) -> str:
     lines = [f"`{result['command']}`", "",
              f"Training world: {result['train_regions']} regions; held-out: {result['heldout']}; "
              f"{result['minutes']} min of training per method, torch threads {result['threads']}.", "",
-             "| method | config | epochs | train min | AP [95% CI] | AP50 | AR | " + " | ".join(
+             "| method | seed | config | epochs | train min | AP [95% CI] | AP50 | AR | " + " | ".join(
                  f"AP {lab}" for lab in labels) + " | counting exact |",
-             "|---|---|---|---|---|---|---|" + "---|" * len(labels) + "---|"]
+             "|---|---|---|---|---|---|---|---|" + "---|" * len(labels) + "---|"]
     for r in rows:
         ci = r["ap_ci"]
         ci_text = f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
         config = Path(r["config"]).name + "".join(f" {s}" for s in r.get("settings", []))
-        lines.append(f"| {r['method']} | {config} | {r['epochs']} | {r['train_minutes']} | "
+        lines.append(f"| {r['method']} | {r['seed']} | {config} | {r['epochs']} | {r['train_minutes']} | "
                      f"{fmt(r['AP'])}{ci_text} | {fmt(r['AP50'])} | {fmt(r['AR'])} | "
                      + " | ".join(fmt(r["ap_by_people"][lab]) for lab in labels) + f" | {fmt(r['counting_exact'])} |")
     types = list(rows[0]["error_fractions"])
     lines += ["", "Keypoint error types of matched detections (`bench analyze`), overall:", "",
-              "| method | " + " | ".join(types) + " |", "|---|" + "---|" * len(types)]
+              "| method | seed | " + " | ".join(types) + " |", "|---|---|" + "---|" * len(types)]
     for r in rows:
-        lines.append(f"| {r['method']} | " + " | ".join(fmt(r["error_fractions"][t]) for t in types) + " |")
+        lines.append(f"| {r['method']} | {r['seed']} | " + " | ".join(fmt(r["error_fractions"][t]) for t in types)
+                     + " |")
     if rows[0]["swap_by_people"]:
         blabels = list(rows[0]["swap_by_people"])
         lines += ["", "Share of swap errors per people bucket:", "",
-                  "| method | " + " | ".join(blabels) + " |", "|---|" + "---|" * len(blabels)]
+                  "| method | seed | " + " | ".join(blabels) + " |", "|---|---|" + "---|" * len(blabels)]
         for r in rows:
-            lines.append(f"| {r['method']} | " + " | ".join(fmt(r["swap_by_people"].get(b)) for b in blabels) + " |")
+            lines.append(f"| {r['method']} | {r['seed']} | "
+                         + " | ".join(fmt(r["swap_by_people"].get(b)) for b in blabels) + " |")
     return "\n".join(lines) + "\n"
 
 
