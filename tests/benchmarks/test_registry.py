@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))  # engine_helpers, importable by name in spawned processes
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -140,6 +142,46 @@ def test_oracle_works_for_every_codec(codec, crowd, tmp_path):
                                      progress=False).predict(crowd)
     scores = _assert_scorable(crowd, results, tmp_path)
     assert scores["ap_ar"]["stats"]["AP"] > 0.5, (codec, scores["ap_ar"]["stats"])
+
+
+# settings that make a method's step independent of how the batch is split (BatchNorm's batch
+# statistics are not: under multi-GPU DDP it becomes SyncBatchNorm, which a CPU test cannot run)
+BATCH_FREE = {"ours": ["model.norm=group"]}
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_two_process_ddp_step_equals_one_process_on_the_combined_batch(name, crowd, tmp_path):
+    """The engine's DDP (gloo, 2 processes, half a batch each) gives every learned method the
+    gradients of one process on the whole batch."""
+    import torch.multiprocessing as mp
+    from benchmarks.engine import distributed
+    from benchmarks.engine.config import config_from_dict
+    from benchmarks.engine.train import Trainer
+    from engine_helpers import ddp_method_worker, four_samples
+    method, config = _smoke(name)
+    raw = config.to_dict()
+    for spec in BATCH_FREE.get(name, []):
+        key, value = spec.split("=")
+        section, field = key.split(".")
+        raw[section][field] = value
+    config = config_from_dict(raw, method.config_class, "test")
+    mp.spawn(ddp_method_worker, args=(_free_port(), str(tmp_path), name, raw, str(crowd)), nprocs=2, join=True)
+    samples, codec, names = four_samples(method, config, str(crowd))
+    trainer = Trainer(method, config, names, distributed.DistContext(0, 1, 0, torch.device("cpu")))
+    trainer.forward_backward(codec.collate(samples))
+    single = {n: p.grad for n, p in trainer.model.named_parameters() if p.grad is not None}
+    for rank in (0, 1):
+        ddp = torch.load(tmp_path / f"grads{rank}.pt")
+        assert ddp.keys() == single.keys() and len(single) > 10
+        for key, grad in single.items():
+            torch.testing.assert_close(ddp[key], grad, rtol=1e-4, atol=1e-7, msg=f"{name}: {key}")
 
 
 def _assert_scorable(crowd: Path, results: list, tmp_path: Path) -> dict:
