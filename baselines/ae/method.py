@@ -197,14 +197,12 @@ class AEMethod(LearnedMethod):
                        push_weight=c.push_weight, pull_weight=c.pull_weight, heatmap_weight=c.heatmap_weight)
 
     def infer(self, model, config: AEConfig, amp_dtype):
-        import contextlib
+        from benchmarks.engine.predict import amp_context
         device = next(model.parameters()).device
-        autocast = (torch.autocast(device_type=device.type, dtype=amp_dtype) if amp_dtype is not None
-                    else contextlib.nullcontext())
 
         def run(batch: dict, flipped: bool) -> list[torch.Tensor]:
             images = network_input(batch["image"].to(device), config)
-            with autocast:
+            with amp_context(device, amp_dtype):
                 last = model(images.flip(-1) if flipped else images)[:, -1]
             return list(last.float())
         return run

@@ -98,7 +98,8 @@ def _torch_load(path: Path, allow: list | None = None) -> object:
             return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load(path: str | Path) -> dict:
+def load(path: str | Path, method: str | None = None) -> dict:
+    """A checkpoint's state (see the module doc); ``method``: it must be that method's."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
@@ -119,6 +120,8 @@ def load(path: str | Path) -> dict:
     if state.get("format") != FORMAT:
         raise ValueError(f"{path}: format {state.get('format')!r}, expected {FORMAT!r}: "
                          f"written by another version of `bench train`; retrain")
+    if method is not None and state.get("method") != method:
+        raise ValueError(f"{path}: a checkpoint of --method {state.get('method')}, not of --method {method}")
     return state
 
 

@@ -7,6 +7,7 @@ written as COCO results; mixed precision follows ``train.amp`` on CUDA.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,9 +24,7 @@ from . import checkpoint
 def load_trained(method, path: str | Path, device: torch.device) -> tuple[torch.nn.Module, Any, list[str]]:
     """Model (eval mode, on ``device``), its config and keypoint names from a checkpoint of ``method``."""
     from .config import config_from_dict
-    state = checkpoint.load(path)
-    if state["method"] != method.method_name:
-        raise ValueError(f"{path}: a checkpoint of --method {state['method']}, not of --method {method.method_name}")
+    state = checkpoint.load(path, method.method_name)
     config = config_from_dict(state["config"], method.config_class, str(path))
     names = list(state["keypoint_names"])
     model = method.build_model(config, names, pretrained="none")
@@ -44,6 +43,13 @@ def eval_dataset(config, gt_path: str | Path, images: str | Path | None = None):
 
 def person_category_id(gt_path: str | Path) -> int:
     return load_keypoint_file(gt_path).schema.category_id
+
+
+def amp_context(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast`` in ``dtype`` on ``device``, or nothing when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def amp_dtype_for(config, device: torch.device) -> torch.dtype | None:

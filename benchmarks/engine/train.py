@@ -15,7 +15,6 @@ make a resumed run close to, not bitwise equal to, an uninterrupted one.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 import random
@@ -92,9 +91,8 @@ class Trainer:
     # ------------------------------------------------------------ one step
 
     def autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+        from .predict import amp_context
+        return amp_context(self.device, self.amp_dtype)
 
     def epoch_values(self, epoch: int) -> dict[str, float]:
         return self.hooks.epoch_values(epoch) if self.hooks is not None else {}
@@ -246,7 +244,7 @@ def train(method, config: Any | None, dataset: Dataset, out_dir: str | Path, *, 
         last = out_dir / "checkpoints" / "last.pt"
         state = None
         if resume:
-            state = load_for_resume(method, last)
+            state = checkpoint.load(last, method.method_name)
             config = resume_config(method, state["config"], config, last)
             if state.get("world_size", 1) != ctx.world_size and ctx.is_main:
                 warnings.warn(f"{last}: saved with {state.get('world_size')} processes, resuming with "
@@ -265,14 +263,6 @@ def train(method, config: Any | None, dataset: Dataset, out_dir: str | Path, *, 
         return {**summary, "is_main": ctx.is_main}
     finally:
         distributed.teardown(ctx)
-
-
-def load_for_resume(method, path: Path) -> dict:
-    state = checkpoint.load(path)
-    if state["method"] != method.method_name:
-        raise ValueError(f"{path}: a checkpoint of --method {state['method']}; cannot resume it as "
-                         f"--method {method.method_name}")
-    return state
 
 
 def run_epochs(trainer: Trainer, dataset: Dataset, out_dir: Path, logger: TrainLogger, collate_fn: Callable,
@@ -364,7 +354,7 @@ def train_on_file(method, config: Any | None, gt_path: str | Path, out_dir: str 
     data_config = config or method.config_class().validate()
     if kwargs.get("resume"):  # the dataset follows the checkpoint's data settings
         last = Path(out_dir) / "checkpoints" / "last.pt"
-        data_config = resume_config(method, load_for_resume(method, last)["config"], config, last)
+        data_config = resume_config(method, checkpoint.load(last, method.method_name)["config"], config, last)
     dataset, codec = training_dataset(method, data_config, gt_path)
     dataset.check_files()  # a missing image fails now, before OUT gets any file
     return train(method, config, dataset, out_dir, keypoint_names=dataset.keypoint_names,
@@ -379,7 +369,7 @@ def config_for_run(method, config_path: str | Path | None, out_dir: str | Path, 
         config = method.load_config(config_path)
     elif resume:
         last = Path(out_dir) / "checkpoints" / "last.pt"
-        config = config_from_dict(load_for_resume(method, last)["config"], method.config_class, str(last))
+        config = config_from_dict(checkpoint.load(last, method.method_name)["config"], method.config_class, str(last))
     else:
         config = method.config_class()
     if epochs is not None:

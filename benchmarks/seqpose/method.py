@@ -86,14 +86,12 @@ class SeqPoseMethod(LearnedMethod):
 
     def infer(self, model, config: Config, amp_dtype):
         """Sequential inference until a step's maximum falls below ``infer.threshold``."""
-        import contextlib
+        from benchmarks.engine.predict import amp_context
         device = next(model.parameters()).device
-        autocast = (torch.autocast(device_type=device.type, dtype=amp_dtype) if amp_dtype is not None
-                    else contextlib.nullcontext())
 
         def run(batch: dict, flipped: bool) -> list[torch.Tensor]:
             images = batch["image"].to(device)
-            with autocast:
+            with amp_context(device, amp_dtype):
                 return model.infer(images.flip(-1) if flipped else images, config.infer.max_steps,
                                    config.infer.threshold).people
         return run
