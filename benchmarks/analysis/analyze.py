@@ -9,9 +9,7 @@ import numpy as np
 
 from benchmarks.scoring.bootstrap import draw_counts, percentile_ci
 from benchmarks.scoring.buckets import crowd_index_buckets, people_buckets
-from benchmarks.scoring.groundtruth import load_ground_truth
-from benchmarks.scoring.results import load_results
-from benchmarks.scoring.sigmas import resolve_sigmas
+from benchmarks.scoring.results import load_inputs
 
 from .background import background_summary, false_negatives, overlapping_others
 from .errors import GOOD_KS, JITTER_KS, TYPES, KeypointErrors, classify, mirror_index
@@ -120,13 +118,6 @@ def analyze_loaded(gt, dt, *, sigmas: np.ndarray, bootstrap: int = 1000, seed: i
                          for i in range(len(dt))]
     out["false_negative_annotation_ids"] = [int(a) for a in gt.ann_ids[fn]]
     return out
-
-
-def load_inputs(gt_path, results_path, sigmas: str | None = None):
-    """(GroundTruth, Detections, sigmas, where the sigmas came from), validated as `bench score` does."""
-    gt = load_ground_truth(gt_path)
-    sig, sig_source = resolve_sigmas(gt.keypoint_names, sigmas, gt.source)
-    return gt, load_results(results_path, gt), sig, sig_source
 
 
 def analysis_dict(gt, dt, sig, sig_source, gt_path, results_path, *, bootstrap: int = 1000, seed: int = 0,

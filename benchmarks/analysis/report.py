@@ -8,7 +8,9 @@ import numpy as np
 
 from cococrowd.cocofile import write_bytes, write_json
 
-from .analyze import ANALYSIS_FORMAT, analysis_dict, bucket_groups, diagnose, load_inputs
+from benchmarks.scoring.results import load_inputs
+
+from .analyze import ANALYSIS_FORMAT, analysis_dict, bucket_groups, diagnose
 from .errors import TYPES
 from .impact import STEPS
 from .pictures import contact_sheet, image_scores, plot_error_bars

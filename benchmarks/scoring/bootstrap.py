@@ -36,6 +36,7 @@ import numpy as np
 from numba import njit
 
 from .accumulate import EPS, REC_THRS, MatchTable
+from . import threads
 
 
 def _targets(npig: np.ndarray) -> np.ndarray:
@@ -195,8 +196,11 @@ class ResampledAP:
             q = np.zeros((b, t_n, len(REC_THRS)))
             if self.tp.shape[1]:
                 lay = self._layout(int(counts[:, self.mixed_images].max(initial=1)))
-                _resample_precision(*lay.flat, np.ascontiguousarray(self.table.det_image[lay.det]), lay.copy,
-                                    counts, _targets(npig), q)
+                ent_img, target = np.ascontiguousarray(self.table.det_image[lay.det]), _targets(npig)
+                # resamples are independent: groups of them on the worker threads
+                threads.run_parts(lambda lo, hi: _resample_precision(*lay.flat, ent_img, lay.copy, counts[lo:hi],
+                                                                     target[lo:hi], q[lo:hi]),
+                                  threads.row_ranges(b, threads.worker_threads()))
             ap = q.reshape(b, -1).mean(axis=1)    # (T, R) of each resample in C order, as before
         else:
             q = np.zeros((t_n, b, len(REC_THRS)))

@@ -35,6 +35,7 @@ from pycocotools.cocoeval import Params
 from .accumulate import MatchTable
 from .groundtruth import GroundTruth
 from .results import Detections
+from . import threads
 
 _P = Params(iouType="keypoints")
 IOU_THRS = np.asarray(_P.iouThrs)               # (T,) 0.50:0.05:0.95
@@ -173,7 +174,7 @@ def _pair_e(gk, gb, ga, dk, gmap, dmap, var, d_start, n_dt, g_start, n_gt, pair_
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _np_sum(a, n):
+def np_sum(a, n):
     """numpy's pairwise sum of a[:n] (n <= 128), operation for operation."""
     if n < 8:
         r = 0.0
@@ -228,14 +229,14 @@ def _match_images(ex, gk, gmap, g_ign, g_crowd, g_id, d_start, n_dt, g_start, n_
             for i in range(nd):
                 row = pair_off[img] + i * ng + j
                 if k1 == 0:
-                    ious[i, j] = _np_sum(ex[row], k_n) / k_n
+                    ious[i, j] = np_sum(ex[row], k_n) / k_n
                 else:
                     c = 0
                     for k in range(k_n):
                         if gk[g, k, 2] > 0:
                             tmp[c] = ex[row, k]
                             c += 1
-                    ious[i, j] = _np_sum(tmp, c) / k1
+                    ious[i, j] = np_sum(tmp, c) / k1
         for a in range(a_n):
             # gts sorted by ignore flag, stable (mergesort): regular ones first
             c = 0
@@ -316,9 +317,13 @@ def evaluate(gt: GroundTruth, dt: Detections, sigmas: np.ndarray) -> MatchTable:
     dt_ign = np.zeros(matched.shape, dtype=bool)
     # images in chunks of about PAIR_CHUNK (dt, gt) pairs: the exp(-e) buffer stays a few MB at any size
     pairs = n_dt * n_gt
-    ends = np.searchsorted(np.cumsum(pairs), np.arange(1, int(pairs.sum()) // PAIR_CHUNK + 2) * PAIR_CHUNK, "right")
+    n_threads = threads.worker_threads()
+    # several chunks per thread, so the threads end together
+    size = max(1024, min(PAIR_CHUNK, -(-int(pairs.sum()) // (4 * n_threads)))) if n_threads > 1 else PAIR_CHUNK
+    ends = np.searchsorted(np.cumsum(pairs), np.arange(1, int(pairs.sum()) // size + 2) * size, "right")
     bounds = np.unique(np.concatenate(([0], np.minimum(ends, n_img), [n_img])))
-    for i0, i1 in zip(bounds[:-1], bounds[1:]):
+
+    def chunk(i0, i1):
         p = pairs[i0:i1]
         pair_off = np.concatenate(([0], np.cumsum(p)[:-1])).astype(np.int64)
         ex = np.empty((int(p.sum()), k))
@@ -327,6 +332,8 @@ def evaluate(gt: GroundTruth, dt: Detections, sigmas: np.ndarray) -> MatchTable:
         np.negative(ex, out=ex)
         np.exp(ex, out=ex)
         _match_images(ex, gk, g_map, g_ign, crowd, ids, ds, nd, gs, ng, pair_off, d_area_out, thr, matched, dt_ign)
+
+    threads.run_parts(chunk, list(zip(bounds[:-1], bounds[1:])))     # chunks write disjoint detections
     return MatchTable.build(det_image=d_img, det_score=dt.score[d_order], matched=matched,
                             ignored=dt_ign, npig=npig, n_images=n_img)
 

@@ -468,6 +468,16 @@ def _parse_records(buf, lo, hi, names, offsets, kinds, present, ival, fval, isin
             return NOT_MINE, rec, nhard
 
 
+@njit(cache=True, nogil=True, _nrt=False)
+def _count_byte(buf, lo, hi, c):
+    """How many bytes of buf[lo:hi] equal c, without numpy's file-sized temporary mask."""
+    n = 0
+    for i in range(lo, hi):
+        if buf[i] == c:
+            n += 1
+    return n
+
+
 def _table(keys):
     enc = [k.encode() for k in keys]
     offsets = np.cumsum([0] + [len(e) for e in enc]).astype(np.int64)
@@ -504,7 +514,7 @@ def parse_records(buf: np.ndarray, lo: int, hi: int, spec: dict) -> Records | No
     keys = list(spec)
     names, offsets = _table(keys)
     kinds = np.array([spec[k] for k in keys], dtype=np.int64)
-    cap = int(np.count_nonzero(buf[lo:hi] == 123)) + 1          # at most one record per '{'
+    cap = _count_byte(buf, lo, hi, 123) + 1          # at most one record per '{'
     nk = len(keys)
     present = np.zeros((cap, nk), dtype=np.bool_)
     ival = np.zeros((cap, nk), dtype=np.int64)
@@ -527,18 +537,17 @@ def parse_records(buf: np.ndarray, lo: int, hi: int, spec: dict) -> Records | No
         if status == OK or nhard < hard_cap or attempt:
             break
         # more numbers to convert than room: at most one per comma and record, read again
-        hard_cap = int(np.count_nonzero(buf[lo:hi] == 44)) + cap + 1
+        hard_cap = _count_byte(buf, lo, hi, 44) + cap + 1
         present[:] = False
     if status != OK:
         return None
-    raw = buf.tobytes() if nhard else b""
     for h in range(nhard):
         s, e = hard_span[h]
         slot, at = hard_idx[h]
         if slot < 0:                   # a scalar of key column -1 - slot, record at
-            fval[at, -1 - slot] = float(raw[s:e])
+            fval[at, -1 - slot] = float(buf[s:e].tobytes())
         else:
-            arrays_t[slot][at] = float(raw[s:e])
+            arrays_t[slot][at] = float(buf[s:e].tobytes())
     arrays = {k: arrays_t[s][:nrec * spec[k]].reshape(nrec, spec[k]) for s, k in enumerate(arr_keys)}
     return Records(keys, nrec, present, ival, fval, isint, arrays)
 

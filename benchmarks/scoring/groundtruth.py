@@ -222,11 +222,12 @@ def _fast_ground_truth(raw: bytes, source: str | os.PathLike) -> GroundTruth | N
     )
 
 
-def read_with_sha256(path: str | os.PathLike, fast, slow):
+def read_with_sha256(path: str | os.PathLike, fast, slow, raw: bytes | None = None):
     """``fast(raw)`` or else ``slow(parsed JSON)``, and the file's sha256 from the same read
-    (hashed in a thread: hashlib and the numba reader both release the GIL)."""
+    (hashed in a thread: hashlib and the numba reader both release the GIL). ``raw``: the
+    file's bytes, read already."""
     p = Path(path)
-    raw = read_bytes(p)
+    raw = read_bytes(p) if raw is None else raw
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(lambda: hashlib.sha256(raw).hexdigest())
         out = fast(raw)

@@ -3,8 +3,8 @@
 Per image, ground-truth people (annotations that are not ignore/iscrowd
 regions, with at least one labelled keypoint, v > 0) are matched one-to-one
 to predictions with score >= the threshold by the Hungarian algorithm
-(scipy's ``linear_sum_assignment``) on the mean distance over the person's
-labelled keypoints. A labelled keypoint is correct when its matched prediction
+(:mod:`.assignment`, equal to scipy's ``linear_sum_assignment``) on the mean
+distance over the person's labelled keypoints. A labelled keypoint is correct when its matched prediction
 lies within ``alpha * max(w, h)`` of the person's ground-truth box (distance
 <= threshold). A person left unmatched (fewer predictions than people) counts
 every labelled keypoint as a miss. ``mean`` pools all labelled keypoints.
@@ -14,8 +14,10 @@ Table 4 convention).
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+from numba import njit
 
+from .assignment import linear_sum_assignment, solve_any
+from .cocoeval_engine import np_sum
 from .groundtruth import GroundTruth
 from .results import Detections
 
@@ -38,6 +40,63 @@ def _block_starts(sorted_img: np.ndarray, n: int) -> np.ndarray:
     return np.searchsorted(sorted_img, np.arange(n + 1))
 
 
+# a far-off coordinate (1e308) overflows a distance to inf, which the Hungarian algorithm refuses:
+# such a pair is as bad as any pair can be, and its keypoints are misses either way
+FAR = 1e300                 # sums of a few stay finite
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _match_people(gxy, lab, dxy, scale, p_start, d_start, correct, matched):
+    """Per image, people matched to predictions on mean distance over their labelled keypoints;
+    the numpy loop of :func:`_match_people_numpy` with the same IEEE operations (np.linalg.norm's
+    sqrt of dx*dx + dy*dy, numpy's pairwise sum over K). Returns -1, or the image whose matrix
+    was infeasible."""
+    k_n = gxy.shape[1]
+    tmp = np.empty(k_n)
+    for img in range(len(p_start) - 1):
+        ps, pe, ds, de = p_start[img], p_start[img + 1], d_start[img], d_start[img + 1]
+        np_, nd = pe - ps, de - ds
+        if np_ == 0 or nd == 0:
+            continue
+        dist = np.empty((np_, nd, k_n))
+        cost = np.empty((np_, nd))
+        for p in range(np_):
+            n_lab = 0
+            for k in range(k_n):
+                if lab[ps + p, k]:
+                    n_lab += 1
+            for d in range(nd):
+                for k in range(k_n):
+                    dx = gxy[ps + p, k, 0] - dxy[ds + d, k, 0]
+                    dy = gxy[ps + p, k, 1] - dxy[ds + d, k, 1]
+                    dist[p, d, k] = np.sqrt(dx * dx + dy * dy)
+                    tmp[k] = dist[p, d, k] if lab[ps + p, k] else 0.0
+                c = np_sum(tmp, k_n) / n_lab
+                cost[p, d] = FAR if np.isnan(c) or c == np.inf else c
+        rows, cols = solve_any(cost)
+        if rows[0] < 0:
+            return img
+        for q in range(len(rows)):
+            p, d = rows[q], cols[q]
+            matched[ps + p] = True
+            for k in range(k_n):
+                correct[ps + p, k] = dist[p, d, k] <= scale[ps + p]
+    return -1
+
+
+def _match_people_numpy(gxy, lab, dxy, scale, p_start, d_start, correct, matched):
+    """:func:`_match_people` in numpy, for more than 128 keypoints (numpy's pairwise sum
+    replayed above stops there) and as the tests' second opinion."""
+    for i in np.flatnonzero((np.diff(p_start) > 0) & (np.diff(d_start) > 0)):
+        ps, pe, ds, de = p_start[i], p_start[i + 1], d_start[i], d_start[i + 1]
+        dist = np.linalg.norm(gxy[ps:pe, None] - dxy[None, ds:de], axis=3)   # (P, D, K)
+        cost = np.where(lab[ps:pe, None], dist, 0).sum(2) / lab[ps:pe].sum(1)[:, None]
+        cost = np.nan_to_num(cost, nan=FAR, posinf=FAR)
+        rows, cols = linear_sum_assignment(cost)
+        matched[ps + rows] = True
+        correct[ps + rows] = dist[rows, cols] <= scale[ps + rows, None]
+
+
 def pck(gt: GroundTruth, dt: Detections, alpha: float = 0.2, threshold: float = 0.0) -> dict:
     if not alpha > 0:
         raise ValueError(f"PCK alpha must be > 0, got {alpha}")
@@ -58,16 +117,13 @@ def pck(gt: GroundTruth, dt: Detections, alpha: float = 0.2, threshold: float = 
     gxy = gt.keypoints[person, :, :2]
     lab = labelled[person]
     dxy = dt.keypoints[det, :, :2]
-    for i in np.flatnonzero((np.diff(p_start) > 0) & (np.diff(d_start) > 0)):
-        ps, pe, ds, de = p_start[i], p_start[i + 1], d_start[i], d_start[i + 1]
-        dist = np.linalg.norm(gxy[ps:pe, None] - dxy[None, ds:de], axis=3)   # (P, D, K)
-        cost = np.where(lab[ps:pe, None], dist, 0).sum(2) / lab[ps:pe].sum(1)[:, None]
-        # a far-off coordinate (1e308) overflows to inf, which the Hungarian algorithm refuses:
-        # such a pair is as bad as any pair can be, and its keypoints are misses either way
-        cost = np.nan_to_num(cost, nan=1e300, posinf=1e300)   # sums of a few stay finite
-        rows, cols = linear_sum_assignment(cost)
-        matched[ps + rows] = True
-        correct[ps + rows] = dist[rows, cols] <= scale[ps + rows, None]
+    if k <= 128:
+        bad = _match_people(np.ascontiguousarray(gxy), np.ascontiguousarray(lab), np.ascontiguousarray(dxy),
+                            scale, p_start, d_start, correct, matched)
+        if bad >= 0:
+            raise ValueError("cost matrix is infeasible")
+    else:
+        _match_people_numpy(gxy, lab, dxy, scale, p_start, d_start, correct, matched)
     correct &= lab
 
     parts = [part_of(n) for n in gt.keypoint_names]

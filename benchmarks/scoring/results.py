@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ import numpy as np
 from cococrowd.cocofile import CocoFormatError
 
 from . import fastjson
-from .groundtruth import GroundTruth, read_with_sha256
+from .groundtruth import GroundTruth, load_ground_truth, read_bytes, read_with_sha256
+from .sigmas import resolve_sigmas
 
 
 @dataclass
@@ -154,15 +156,34 @@ def keypoint_extent_area(kps: np.ndarray) -> np.ndarray:
     return (x.max(1) - x.min(1)) * (y.max(1) - y.min(1))
 
 
-def _fast_results(raw: bytes, gt: GroundTruth, source) -> Detections | None:
-    """:func:`validate_results` of the file read as arrays (:mod:`.fastjson`); None at any
-    doubt (empty, odd keys or values, ...: the usual path then decides and names the culprit)."""
-    k = len(gt.keypoint_names)
+def _scan(raw: bytes, k: int) -> fastjson.Records | None:
+    """The results' numbers as arrays, K = k keypoints (:mod:`.fastjson`); None: not for the fast path."""
     S = fastjson.SCALAR
     buf = np.frombuffer(raw, dtype=np.uint8)
-    rec = fastjson.parse_records(buf, 0, len(buf), {"image_id": S, "category_id": S, "score": S,
-                                                    "keypoints": 3 * k, "bbox": 4,
-                                                    "segmentation": fastjson.KEY_BAIL})
+    return fastjson.parse_records(buf, 0, len(buf), {"image_id": S, "category_id": S, "score": S,
+                                                     "keypoints": 3 * k, "bbox": 4,
+                                                     "segmentation": fastjson.KEY_BAIL})
+
+
+def _keypoint_count_guess(raw: bytes) -> int | None:
+    """K from the first record's keypoint list, to scan before the ground truth is known; a wrong
+    guess only costs a second scan (the ground truth's K decides)."""
+    at = raw.find(b'"keypoints"', 0, 1 << 16)
+    lo = raw.find(b"[", at, at + 64) if at >= 0 else -1
+    hi = raw.find(b"]", lo, lo + (1 << 16)) if lo >= 0 else -1
+    if hi < 0:
+        return None
+    n = raw.count(b",", lo, hi) + 1
+    return n // 3 if n % 3 == 0 else None
+
+
+def _fast_results(raw: bytes, gt: GroundTruth, source, rec: fastjson.Records | None = None) -> Detections | None:
+    """:func:`validate_results` of the file read as arrays (:mod:`.fastjson`; ``rec``: scanned
+    already with the ground truth's K); None at any doubt (empty, odd keys or values, ...: the
+    usual path then decides and names the culprit)."""
+    k = len(gt.keypoint_names)
+    if rec is None:
+        rec = _scan(raw, k)
     if rec is None or rec.n == 0:
         return None
     for key in ("image_id", "score", "keypoints"):
@@ -190,7 +211,49 @@ def _fast_results(raw: bytes, gt: GroundTruth, source) -> Detections | None:
     return Detections(str(source), pos.astype(np.int64), kps, rec.floats("score").copy(), area, need_bbox)
 
 
+class ResultsReader:
+    """:func:`load_results` started before the ground truth is loaded: a thread reads the file
+    and scans it (the scanner releases the GIL) while the caller loads the ground truth, then
+    :meth:`load` validates against it. Errors surface in :meth:`load`, so a bad ground truth is
+    still reported first."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = path
+        self._read: tuple | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="read-results", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            raw = read_bytes(Path(self.path))
+            k = _keypoint_count_guess(raw)
+            self._read = (raw, k, None if k is None else _scan(raw, k))
+        except BaseException as err:            # re-raised by load() in the caller's thread
+            self._error = err
+
+    def load(self, gt: GroundTruth) -> Detections:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        raw, k, rec = self._read
+        self._read = None
+        rec = rec if k == len(gt.keypoint_names) else None
+        return read_with_sha256(self.path, lambda raw: _fast_results(raw, gt, self.path, rec),
+                                lambda data: validate_results(data, gt, self.path), raw=raw)
+
+
 def load_results(path: str | os.PathLike, gt: GroundTruth) -> Detections:
     """Read and validate a COCO keypoint results file."""
-    return read_with_sha256(path, lambda raw: _fast_results(raw, gt, path),
-                            lambda data: validate_results(data, gt, path))
+    return ResultsReader(path).load(gt)
+
+
+def load_inputs(gt_path, results_path, sigmas: str | None = None
+                ) -> tuple[GroundTruth, Detections, np.ndarray, str]:
+    """(ground truth, detections, sigmas, where the sigmas came from), validated as `bench score`
+    does, in its order of errors: the ground truth, the sigmas, then the results, which are read
+    and scanned meanwhile."""
+    reader = ResultsReader(results_path)
+    gt = load_ground_truth(gt_path)
+    sig, sig_source = resolve_sigmas(gt.keypoint_names, sigmas, gt.source)
+    return gt, reader.load(gt), sig, sig_source

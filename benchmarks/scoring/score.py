@@ -22,8 +22,7 @@ from .groundtruth import GroundTruth, load_ground_truth
 from .jitter import map_to_base
 from .pck import pck
 from .protocol import area_rule, check_protocol, for_protocol, official_stats, printed, summary_lines
-from .results import Detections, load_results
-from .sigmas import resolve_sigmas
+from .results import Detections, load_inputs, load_results
 
 SCORES_FORMAT = "cococrowd-scores/2"   # 2: keys name what they hold (ap_ar, ap_by_people, ap_under_jitter)
 CI_LEVEL = 0.95
@@ -173,9 +172,7 @@ def score_files(gt_path, results_path, *, jitter=None, seed: int = 0, bootstrap:
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
     check_protocol(protocol)
     levels = _normalise_jitter(jitter)
-    gt = load_ground_truth(gt_path)
-    sig, sig_source = resolve_sigmas(gt.keypoint_names, sigmas, gt.source)
-    dt = load_results(results_path, gt)
+    gt, dt, sig, sig_source = load_inputs(gt_path, results_path, sigmas)
     gt_eval = for_protocol(gt, protocol)
     table = evaluate(gt_eval, dt, sig)
     jitter = _jitter_tables(levels, gt, gt_path, sig, gt_eval)

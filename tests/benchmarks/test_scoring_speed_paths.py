@@ -219,6 +219,72 @@ def test_numba_engines_equal_the_numpy_ones(tmp_path, seed, monkeypatch):
     assert ResampledAP(sub).aps(c2).tobytes() == ResampledAP(sub).aps(c2, engine="numpy").tobytes()
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_threads_change_no_number(tmp_path, seed, monkeypatch):
+    """evaluate's image chunks and the bootstrap's resample groups on 1 or 4 worker threads:
+    the same arrays, bit for bit."""
+    from benchmarks.scoring import threads
+
+    gt_d, res = random_case(720 + seed, n_images=24)
+    gp, rp = write_json(tmp_path / "gt.json", gt_d), write_json(tmp_path / "res.json", res)
+    gt = load_ground_truth(gp)
+    dt = load_results(rp, gt)
+    sig, _ = resolve_sigmas(gt.keypoint_names)
+    counts = draw_counts(np.random.default_rng(seed), gt.num_images, 60)
+    out = {}
+    for n in (1, 4):
+        monkeypatch.setattr(threads, "worker_threads", lambda n=n: n)
+        monkeypatch.setattr(cocoeval_engine, "PAIR_CHUNK", 5 if n > 1 else 1 << 16)
+        table = evaluate(gt, dt, sig)
+        out[n] = [getattr(table, f).tobytes() for f in ("det_image", "det_score", "tp", "counted", "npig")]
+        out[n].append(ResampledAP(table).aps(counts).tobytes())
+    assert out[1] == out[4]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pck_kernel_equals_the_numpy_loop(tmp_path, seed, monkeypatch):
+    from benchmarks.scoring import pck as pck_mod
+
+    gt_d, res = random_case(740 + seed, n_images=20)
+    rng = np.random.default_rng(seed)
+    for r in res[::7]:
+        r["keypoints"][3 * int(rng.integers(0, 17))] = 1e308      # a distance that overflows to inf
+    if seed % 2:                                                   # ties: predictions on a grid
+        for r in res:
+            r["keypoints"] = [float(round(v / 20) * 20) for v in r["keypoints"]]
+    gp, rp = write_json(tmp_path / "gt.json", gt_d), write_json(tmp_path / "res.json", res)
+    gt = load_ground_truth(gp)
+    dt = load_results(rp, gt)
+    fast = pck_mod.pck(gt, dt, alpha=0.3)
+    monkeypatch.setattr(pck_mod, "_match_people", lambda *a: (pck_mod._match_people_numpy(*a), -1)[1])
+    assert pck_mod.pck(gt, dt, alpha=0.3) == fast
+    assert fast["matched_people"] > 0
+
+
+def test_the_early_results_reader_keeps_the_order_and_text_of_errors(tmp_path):
+    from benchmarks.scoring.results import load_inputs
+
+    gt_d, res = three_image_world()
+    gp, rp = write_json(tmp_path / "gt.json", gt_d), write_json(tmp_path / "res.json", res)
+    missing = tmp_path / "nope.json"
+    bad_gt = write_json(tmp_path / "bad_gt.json", dict(gt_d, annotations="x"))
+    with pytest.raises(CocoFormatError) as got:                  # both bad: the ground truth's error
+        load_inputs(bad_gt, missing)
+    assert "bad_gt.json" in str(got.value)
+    with pytest.raises(CocoFormatError, match="nope.json: file not found"):
+        load_inputs(gp, missing)
+    with pytest.raises(ValueError, match="sigmas"):               # the sigmas before the results
+        load_inputs(gp, missing, sigmas="0.1,0.2")
+    # a first record with 14 keypoints: the guess (K = 14) is dropped and the 17-keypoint
+    # ground truth decides, through the validator's own message
+    short = [dict(res[0], keypoints=res[0]["keypoints"][:42])] + res[1:]
+    sp = write_json(tmp_path / "short.json", short)
+    with pytest.raises(CocoFormatError, match=r"short.json: \[0\].keypoints: has 42 values, expected 51"):
+        load_inputs(gp, sp)
+    gt, dt, _, _ = load_inputs(gp, rp)
+    _same(dt, validate_results(read_json(rp), gt, rp))
+
+
 def test_a_report_that_fails_leaves_nothing_partial(tmp_path, monkeypatch):
     from benchmarks import report
     from benchmarks.evaluate import score_and_report
