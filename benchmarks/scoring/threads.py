@@ -11,7 +11,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 MAX_THREADS = 4             # the evaluation's exp buffers and resample scratch grow with each
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None     # (pid that made it, pool)
 _lock = threading.Lock()
 
 
@@ -32,9 +32,9 @@ def run_parts(fn, parts: list) -> None:
             fn(*part)
         return
     with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=worker_threads(), thread_name_prefix="scoring")
-    for future in [_pool.submit(fn, *part) for part in parts]:
+        if _pool is None or _pool[0] != os.getpid():          # a forked child has none of the threads
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=worker_threads(), thread_name_prefix="scoring"))
+    for future in [_pool[1].submit(fn, *part) for part in parts]:
         future.result()                  # the first failure is raised here
 
 

@@ -241,6 +241,29 @@ def test_threads_change_no_number(tmp_path, seed, monkeypatch):
     assert out[1] == out[4]
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork")
+def test_a_forked_child_scores_on_its_own_threads(tmp_path, monkeypatch):
+    import multiprocessing
+
+    from benchmarks.scoring import threads
+
+    monkeypatch.setattr(threads, "worker_threads", lambda: 2)
+    monkeypatch.setattr(cocoeval_engine, "PAIR_CHUNK", 5)
+    gt_d, res = random_case(760, n_images=12)
+    gp, rp = write_json(tmp_path / "gt.json", gt_d), write_json(tmp_path / "res.json", res)
+    gt = load_ground_truth(gp)
+    dt = load_results(rp, gt)
+    sig, _ = resolve_sigmas(gt.keypoint_names)
+    want = evaluate(gt, dt, sig).tp.tobytes()             # the parent's pool exists now
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=lambda: queue.put(evaluate(gt, dt, sig).tp.tobytes()))
+    child.start()
+    got = queue.get(timeout=60)                           # the parent's pool threads are not in the child
+    child.join(10)
+    assert got == want and child.exitcode == 0
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_pck_kernel_equals_the_numpy_loop(tmp_path, seed, monkeypatch):
     from benchmarks.scoring import pck as pck_mod
