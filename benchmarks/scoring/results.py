@@ -229,10 +229,13 @@ class ResultsReader:
     def _run(self) -> None:
         try:
             raw = read_bytes(Path(self.path))
-            digest = hashlib.sha256(raw).hexdigest()
+            digest = []
+            hasher = threading.Thread(target=lambda: digest.append(hashlib.sha256(raw).hexdigest()), daemon=True)
+            hasher.start()
             k = _keypoint_count_guess(raw)
             rec = None if k is None else _scan(raw, k)
-            self._read = (None if rec is not None else raw, digest, k, rec)
+            hasher.join()
+            self._read = (None if rec is not None else raw, digest[0], k, rec)
         except BaseException as err:            # re-raised by load() in the caller's thread
             self._error = err
 
