@@ -85,13 +85,13 @@ def _solve(cost):
 
 @njit(cache=True, nogil=True)
 def solve_any(cost):
-    """(rows, cols) pairs of any finite matrix from numba code, in no set order; rows[0] = -1
-    when it is infeasible."""
+    """(rows, cols, feasible): the pairs of a non-empty matrix from numba code, in no set order."""
     nr, nc = cost.shape
     if nr <= nc:
-        return np.arange(nr), _solve(cost)
+        col4row = _solve(cost)
+        return np.arange(nr), col4row, col4row[0] >= 0
     col4row = _solve(np.ascontiguousarray(cost.T))
-    return col4row, np.arange(nc)
+    return col4row, np.arange(nc), col4row[0] >= 0
 
 
 def linear_sum_assignment(cost) -> tuple[np.ndarray, np.ndarray]:

@@ -319,7 +319,7 @@ def evaluate(gt: GroundTruth, dt: Detections, sigmas: np.ndarray) -> MatchTable:
     pairs = n_dt * n_gt
     n_threads = threads.worker_threads()
     # several chunks per thread, so the threads end together
-    size = max(1024, min(PAIR_CHUNK, -(-int(pairs.sum()) // (4 * n_threads)))) if n_threads > 1 else PAIR_CHUNK
+    size = min(PAIR_CHUNK, max(1024, -(-int(pairs.sum()) // (4 * n_threads)))) if n_threads > 1 else PAIR_CHUNK
     ends = np.searchsorted(np.cumsum(pairs), np.arange(1, int(pairs.sum()) // size + 2) * size, "right")
     bounds = np.unique(np.concatenate(([0], np.minimum(ends, n_img), [n_img])))
 

@@ -73,8 +73,8 @@ def _match_people(gxy, lab, dxy, scale, p_start, d_start, correct, matched):
                     tmp[k] = dist[p, d, k] if lab[ps + p, k] else 0.0
                 c = np_sum(tmp, k_n) / n_lab
                 cost[p, d] = FAR if np.isnan(c) or c == np.inf else c
-        rows, cols = solve_any(cost)
-        if rows[0] < 0:
+        rows, cols, feasible = solve_any(cost)
+        if not feasible:
             return img
         for q in range(len(rows)):
             p, d = rows[q], cols[q]

@@ -166,6 +166,9 @@ def _scan(raw: bytes, k: int) -> fastjson.Records | None:
                                                      "segmentation": fastjson.KEY_BAIL})
 
 
+MAX_GUESSED_K = 128
+
+
 def _keypoint_count_guess(raw: bytes) -> int | None:
     """K from the first record's keypoint list, to scan before the ground truth is known; a wrong
     guess only costs a second scan (the ground truth's K decides)."""
@@ -175,7 +178,8 @@ def _keypoint_count_guess(raw: bytes) -> int | None:
     if hi < 0:
         return None
     n = raw.count(b",", lo, hi) + 1
-    return n // 3 if n % 3 == 0 else None
+    # an odd first record must not size the scan's arrays (K x records); the engine stops at 128
+    return n // 3 if n % 3 == 0 and 3 <= n <= 3 * MAX_GUESSED_K else None
 
 
 def _fast_results(raw: bytes, gt: GroundTruth, source, rec: fastjson.Records | None = None) -> Detections | None:
@@ -223,17 +227,27 @@ class ResultsReader:
         self.path = path
         self._read: tuple | None = None
         self._error: BaseException | None = None
+        self._cancelled = threading.Event()
         self._thread = threading.Thread(target=self._run, name="read-results", daemon=True)
         self._thread.start()
+
+    def cancel(self) -> None:
+        """The caller will not load (its ground truth failed): skip the scan if not begun."""
+        self._cancelled.set()
 
     def _run(self) -> None:
         try:
             raw = read_bytes(Path(self.path))
+            if self._cancelled.is_set():
+                return
             digest = []
             hasher = threading.Thread(target=lambda: digest.append(hashlib.sha256(raw).hexdigest()), daemon=True)
             hasher.start()
             k = _keypoint_count_guess(raw)
-            rec = None if k is None else _scan(raw, k)
+            try:
+                rec = None if k is None else _scan(raw, k)
+            except MemoryError:                 # no early scan; load() takes the usual path
+                rec = None
             hasher.join()
             self._read = (None if rec is not None else raw, digest[0], k, rec)
         except BaseException as err:            # re-raised by load() in the caller's thread
@@ -265,6 +279,10 @@ def load_inputs(gt_path, results_path, sigmas: str | None = None
     does, in its order of errors: the ground truth, the sigmas, then the results, which are read
     and scanned meanwhile."""
     reader = ResultsReader(results_path)
-    gt = load_ground_truth(gt_path)
-    sig, sig_source = resolve_sigmas(gt.keypoint_names, sigmas, gt.source)
+    try:
+        gt = load_ground_truth(gt_path)
+        sig, sig_source = resolve_sigmas(gt.keypoint_names, sigmas, gt.source)
+    except BaseException:
+        reader.cancel()
+        raise
     return gt, reader.load(gt), sig, sig_source

@@ -79,6 +79,19 @@ def test_a_vector_is_refused():
         linear_sum_assignment(np.ones(3))
 
 
+def test_the_numba_entry_point_reports_infeasible_matrices_of_any_shape():
+    from benchmarks.scoring.assignment import solve_any
+
+    inf = np.inf
+    for m in (np.array([[inf, 1.0], [inf, 2.0]]), np.array([[inf], [inf]]),
+              np.array([[inf, 1.0, 2.0], [inf, 3.0, inf], [inf, 1.0, 1.0]])):
+        assert not solve_any(m)[2]
+        with pytest.raises(ValueError, match="infeasible"):
+            scipy_lsa(m)
+    rows, cols, ok = solve_any(np.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0]]).T.copy())   # tall
+    assert ok and sorted(zip(rows.tolist(), cols.tolist())) == [(0, 1), (1, 0)]
+
+
 # few distinct values: ties everywhere, where the tie rule decides the pairs
 VALUES = st.sampled_from([0.0, 1.0, 2.0, 0.5, 1e300, np.inf])
 

@@ -232,13 +232,62 @@ def test_threads_change_no_number(tmp_path, seed, monkeypatch):
     sig, _ = resolve_sigmas(gt.keypoint_names)
     counts = draw_counts(np.random.default_rng(seed), gt.num_images, 60)
     out = {}
+    parts = []
+    run_parts = threads.run_parts
+    monkeypatch.setattr(threads, "run_parts", lambda fn, p: (parts.append(len(p)), run_parts(fn, p))[1])
     for n in (1, 4):
         monkeypatch.setattr(threads, "worker_threads", lambda n=n: n)
         monkeypatch.setattr(cocoeval_engine, "PAIR_CHUNK", 5 if n > 1 else 1 << 16)
+        parts.clear()
         table = evaluate(gt, dt, sig)
+        assert parts[0] == 1 if n == 1 else parts[0] > 4      # evaluate's chunks
         out[n] = [getattr(table, f).tobytes() for f in ("det_image", "det_score", "tp", "counted", "npig")]
         out[n].append(ResampledAP(table).aps(counts).tobytes())
     assert out[1] == out[4]
+
+
+def test_the_keypoint_count_guess_is_bounded_and_a_failed_early_scan_falls_back(tmp_path, monkeypatch):
+    from benchmarks.scoring import results as results_mod
+
+    guess = results_mod._keypoint_count_guess
+    assert guess(b'[{"image_id": 1, "keypoints": [' + b",".join([b"1"] * 51) + b'], "score": 1}]') == 17
+    assert guess(b'[{"keypoints": [' + b",".join([b"1"] * 600) + b"]}]") is None    # K 200 > 128
+    assert guess(b'[{"keypoints": [1, 2]}]') is None
+    assert guess(b'[{"image_id": 1}]') is None
+
+    gt_d, res = three_image_world()
+    gp, rp = write_json(tmp_path / "gt.json", gt_d), write_json(tmp_path / "res.json", res)
+
+    scan = results_mod._scan
+
+    def no_memory(raw, k):                  # a guess whose arrays do not fit
+        if k == 4000:
+            raise MemoryError("Unable to allocate 40.2 GiB")
+        return scan(raw, k)
+
+    monkeypatch.setattr(results_mod, "_keypoint_count_guess", lambda raw: 4000)
+    monkeypatch.setattr(results_mod, "_scan", no_memory)
+    gt, dt, _, _ = results_mod.load_inputs(gp, rp)          # the usual path, not the MemoryError
+    _same(dt, validate_results(read_json(rp), gt, rp))
+
+
+def test_a_bad_ground_truth_cancels_the_results_scan(tmp_path, monkeypatch):
+    import threading
+
+    from benchmarks.scoring import results as results_mod
+
+    gt_d, res = three_image_world()
+    gp, rp = write_json(tmp_path / "gt.json", dict(gt_d, annotations="x")), write_json(tmp_path / "res.json", res)
+    gate, scans, read = threading.Event(), [], results_mod.read_bytes
+    monkeypatch.setattr(results_mod, "read_bytes", lambda p: (gate.wait(10), read(p))[1])
+    monkeypatch.setattr(results_mod, "_scan", lambda raw, k: scans.append(k))
+    with pytest.raises(CocoFormatError, match="gt.json"):
+        results_mod.load_inputs(gp, rp)
+    gate.set()                                                # the reader reads only now
+    for t in threading.enumerate():
+        if t.name == "read-results":
+            t.join(10)
+    assert scans == []
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork")
@@ -254,7 +303,8 @@ def test_a_forked_child_scores_on_its_own_threads(tmp_path, monkeypatch):
     gt = load_ground_truth(gp)
     dt = load_results(rp, gt)
     sig, _ = resolve_sigmas(gt.keypoint_names)
-    want = evaluate(gt, dt, sig).tp.tobytes()             # the parent's pool exists now
+    want = evaluate(gt, dt, sig).tp.tobytes()
+    assert threads._pool is not None and threads._pool[0] == __import__("os").getpid()   # the parent's pool
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=lambda: queue.put(evaluate(gt, dt, sig).tp.tobytes()))
