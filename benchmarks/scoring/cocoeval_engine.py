@@ -137,6 +137,16 @@ PAIR_CHUNK = 1 << 16
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _n_labelled(gk, g):
+    """Labelled keypoints (v > 0) of ground truth g: computeOks' k1."""
+    k1 = 0
+    for k in range(gk.shape[1]):
+        if gk[g, k, 2] > 0:
+            k1 += 1
+    return k1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _pair_e(gk, gb, ga, dk, gmap, dmap, var, d_start, n_dt, g_start, n_gt, pair_off, out):
     """computeOks' e = (dx**2 + dy**2) / vars / (area + eps) / 2 of every (dt, gt, keypoint) of
     every image; pair (i, j) of an image at row pair_off + i * n_gt + j. gmap / dmap: row of
@@ -149,10 +159,7 @@ def _pair_e(gk, gb, ga, dk, gmap, dmap, var, d_start, n_dt, g_start, n_gt, pair_
             continue
         for j in range(ng):
             g = gmap[g_start[img] + j]
-            k1 = 0
-            for k in range(k_n):
-                if gk[g, k, 2] > 0:
-                    k1 += 1
+            k1 = _n_labelled(gk, g)
             x0 = gb[g, 0] - gb[g, 2]
             x1 = gb[g, 0] + gb[g, 2] * 2
             y0 = gb[g, 1] - gb[g, 3]
@@ -222,10 +229,7 @@ def _match_images(ex, gk, gmap, g_ign, g_crowd, g_id, d_start, n_dt, g_start, n_
             continue
         for j in range(ng):
             g = gmap[g_start[img] + j]
-            k1 = 0
-            for k in range(k_n):
-                if gk[g, k, 2] > 0:
-                    k1 += 1
+            k1 = _n_labelled(gk, g)
             for i in range(nd):
                 row = pair_off[img] + i * ng + j
                 if k1 == 0:

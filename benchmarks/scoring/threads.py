@@ -16,11 +16,15 @@ _lock = threading.Lock()
 
 
 def worker_threads() -> int:
-    """Cores this process may use, at most MAX_THREADS."""
+    """Cores this process may use (taskset, cgroup cpusets), at most MAX_THREADS and at most
+    NUMBA_NUM_THREADS when that is set (numba's own knob: 1 for many scorers side by side)."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:               # not Linux
         n = os.cpu_count() or 1
+    cap = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if cap.isdigit() and int(cap) > 0:
+        n = min(n, int(cap))
     return max(1, min(MAX_THREADS, n))
 
 

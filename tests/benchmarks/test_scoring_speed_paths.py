@@ -219,6 +219,22 @@ def test_numba_engines_equal_the_numpy_ones(tmp_path, seed, monkeypatch):
     assert ResampledAP(sub).aps(c2).tobytes() == ResampledAP(sub).aps(c2, engine="numpy").tobytes()
 
 
+def test_worker_threads_follow_affinity_and_numba_num_threads(monkeypatch):
+    import os
+
+    from benchmarks.scoring import threads
+
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert threads.worker_threads() == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert threads.worker_threads() == threads.MAX_THREADS
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "1")
+    assert threads.worker_threads() == 1
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "junk")            # numba would refuse it; we ignore it
+    assert threads.worker_threads() == threads.MAX_THREADS
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_threads_change_no_number(tmp_path, seed, monkeypatch):
     """evaluate's image chunks and the bootstrap's resample groups on 1 or 4 worker threads:
