@@ -104,15 +104,11 @@ def linear_sum_assignment(cost) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("matrix contains invalid numeric entries")
     if cost.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    transposed = cost.shape[1] < cost.shape[0]
-    col4row = _solve(np.ascontiguousarray(cost.T if transposed else cost))
-    if col4row[0] < 0:
+    rows, cols, feasible = solve_any(np.ascontiguousarray(cost))
+    if not feasible:
         raise ValueError("cost matrix is infeasible")
-    rows = np.arange(len(col4row))
-    if not transposed:
-        return rows, col4row
-    order = np.argsort(col4row)
-    return col4row[order], rows[order]
+    order = np.argsort(rows)
+    return rows[order], cols[order]
 
 
 __all__ = ["linear_sum_assignment", "solve_any"]

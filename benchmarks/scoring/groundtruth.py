@@ -222,18 +222,27 @@ def _fast_ground_truth(raw: bytes, source: str | os.PathLike) -> GroundTruth | N
     )
 
 
-def read_with_sha256(path: str | os.PathLike, fast, slow, raw: bytes | None = None):
-    """``fast(raw)`` or else ``slow(parsed JSON)``, and the file's sha256 from the same read
-    (hashed in a thread: hashlib and the numba reader both release the GIL). ``raw``: the
-    file's bytes, read already."""
-    p = Path(path)
-    raw = read_bytes(p) if raw is None else raw
+def sha256_beside(raw: bytes, work):
+    """(sha256 of raw, ``work()``), the hash in a thread meanwhile (hashlib and the numba
+    reader both release the GIL)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(lambda: hashlib.sha256(raw).hexdigest())
+        out = work()
+        return digest.result(), out
+
+
+def read_with_sha256(path: str | os.PathLike, fast, slow, raw: bytes | None = None):
+    """``fast(raw)`` or else ``slow(parsed JSON)``, and the file's sha256 from the same read.
+    ``raw``: the file's bytes, read already."""
+    p = Path(path)
+    raw = read_bytes(p) if raw is None else raw
+
+    def parse():
         out = fast(raw)
-        if out is None:
-            out = slow(parse_json_bytes(raw, p))
-        out.sha256 = digest.result()
+        return slow(parse_json_bytes(raw, p)) if out is None else out
+
+    digest, out = sha256_beside(raw, parse)
+    out.sha256 = digest
     return out
 
 

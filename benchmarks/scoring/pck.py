@@ -4,9 +4,9 @@ Per image, ground-truth people (annotations that are not ignore/iscrowd
 regions, with at least one labelled keypoint, v > 0) are matched one-to-one
 to predictions with score >= the threshold by the Hungarian algorithm
 (:mod:`.assignment`, equal to scipy's ``linear_sum_assignment``) on the mean
-distance over the person's labelled keypoints. A labelled keypoint is correct when its matched prediction
-lies within ``alpha * max(w, h)`` of the person's ground-truth box (distance
-<= threshold). A person left unmatched (fewer predictions than people) counts
+distance over the person's labelled keypoints. A labelled keypoint is correct
+when its matched prediction lies within ``alpha * max(w, h)`` of the person's
+ground-truth box (distance <= threshold). A person left unmatched (fewer predictions than people) counts
 every labelled keypoint as a miss. ``mean`` pools all labelled keypoints.
 ``matched_only`` repeats the numbers over matched people only (the paper's
 Table 4 convention).

@@ -11,7 +11,6 @@ and :func:`validate_results` (same arrays; the messages come from there).
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import os
@@ -25,7 +24,7 @@ import numpy as np
 from cococrowd.cocofile import CocoFormatError
 
 from . import fastjson
-from .groundtruth import GroundTruth, load_ground_truth, read_bytes, read_with_sha256
+from .groundtruth import GroundTruth, load_ground_truth, read_bytes, read_with_sha256, sha256_beside
 from .sigmas import resolve_sigmas
 
 
@@ -240,16 +239,16 @@ class ResultsReader:
             raw = read_bytes(Path(self.path))
             if self._cancelled.is_set():
                 return
-            digest = []
-            hasher = threading.Thread(target=lambda: digest.append(hashlib.sha256(raw).hexdigest()), daemon=True)
-            hasher.start()
             k = _keypoint_count_guess(raw)
-            try:
-                rec = None if k is None else _scan(raw, k)
-            except MemoryError:                 # no early scan; load() takes the usual path
-                rec = None
-            hasher.join()
-            self._read = (None if rec is not None else raw, digest[0], k, rec)
+
+            def scan():
+                try:
+                    return None if k is None else _scan(raw, k)
+                except MemoryError:             # no early scan; load() takes the usual path
+                    return None
+
+            digest, rec = sha256_beside(raw, scan)
+            self._read = (None if rec is not None else raw, digest, k, rec)
         except BaseException as err:            # re-raised by load() in the caller's thread
             self._error = err
 
