@@ -10,11 +10,10 @@ scores.json that has no report beside it.
 """
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-from cococrowd.cocofile import dump_json, output_error, staging_dir, write_temp
+from cococrowd.cocofile import dump_json, publish_stage, staging_dir, write_temp
 
 from .report import render
 from .scoring import score_files
@@ -31,12 +30,7 @@ def write_run(scores: dict, out_dir) -> Path:
         write_temp(stage / "report.md", text.encode(), out_dir / "report.md")
         write_temp(stage / "scores.json", encoded, out_dir / "scores.json")
         # figures first, then the report that links them, scores.json (what `bench report` reads) last
-        names = sorted(p.name for p in stage.iterdir() if p.name not in ("report.md", "scores.json"))
-        for name in names + ["report.md", "scores.json"]:
-            try:
-                os.replace(stage / name, out_dir / name)
-            except OSError as err:
-                raise output_error(out_dir / name, err) from None
+        publish_stage(stage, out_dir, last=("report.md", "scores.json"))
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return out_dir / "report.md"

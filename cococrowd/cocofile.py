@@ -243,6 +243,20 @@ def staging_dir(parent: Path, name: str) -> Path:
     return stage
 
 
+def publish_stage(stage: Path, out_dir: Path, last: tuple[str, ...] = ()) -> list[Path]:
+    """Rename every file of ``stage`` (from :func:`staging_dir`) into ``out_dir``: the others
+    first, then ``last`` in its order (the file readers look for goes last, so it never points
+    at a missing file). A failed rename is an :class:`OutputError` naming the output."""
+    names = sorted(p.name for p in stage.iterdir() if p.name not in last)
+    names += [n for n in last if (stage / n).exists()]
+    for name in names:
+        try:
+            os.replace(stage / name, out_dir / name)
+        except OSError as err:
+            raise output_error(out_dir / name, err) from None
+    return [out_dir / n for n in names]
+
+
 def write_json(path: str | os.PathLike, obj: Any, indent: bool = False,
                source: str | os.PathLike | None = None) -> Path:
     encoded = dump_json(obj, indent, source)  # before the temporary file: a bad value leaves nothing

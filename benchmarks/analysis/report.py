@@ -2,11 +2,12 @@
 bucket, the AP-impact tables and per-bucket galleries of the worst and best images."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from cococrowd.cocofile import write_bytes, write_json
+from cococrowd.cocofile import dump_json, output_error, publish_stage, staging_dir, write_temp
 
 from benchmarks.scoring.results import load_inputs
 
@@ -144,14 +145,32 @@ def write_analysis(gt_path, results_path, out_dir, *, images=None, sigmas: str |
     a = analysis_dict(gt, dt, sig, sig_source, gt_path, results_path, bootstrap=bootstrap, seed=seed,
                       method=method, diagnosis=dx)
     skeleton, skeleton_note = _skeleton(gt_path, len(gt.keypoint_names)) if gallery else ([], None)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    encoded = dump_json(a, indent=True)          # a value JSON cannot hold fails before any file
+    # all or none, as `bench score`: every file is made in a hidden staging folder and renamed
+    # into place once complete (figures, then analysis.md, analysis.json last)
+    stage = staging_dir(out_dir, "analysis")
+    try:
+        _write_staged(a, encoded, gt, dt, dx, images, gt_path, gallery, skeleton, skeleton_note, stage, out_dir)
+        publish_stage(stage, out_dir, last=("analysis.md", "analysis.json"))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return a
+
+
+def _write_staged(a, encoded, gt, dt, dx, images, gt_path, gallery, skeleton, skeleton_note, stage, out_dir):
+    def staged(draw, name: str, *args) -> None:
+        try:
+            draw(*args, stage / name)
+        except OSError as err:   # named as the output it was for, not the staging path
+            raise output_error(out_dir / name, err) from None
+
     figures = {}
     for g in ("people", "crowd_index"):
         buckets = a.get(f"{g}_buckets")
         if buckets:
             name = f"analysis_errors_{g}.png"
-            plot_error_bars([("all", a["overall"])] + list(buckets.items()),
-                            f"{a['method']}: keypoint error types by {GROUP_TITLES[g]}", out_dir / name)
+            staged(plot_error_bars, name, [("all", a["overall"])] + list(buckets.items()),
+                   f"{a['method']}: keypoint error types by {GROUP_TITLES[g]}")
             figures[f"error types by {GROUP_TITLES[g]}"] = name
     galleries = []
     if gallery:
@@ -167,13 +186,12 @@ def write_analysis(gt_path, results_path, out_dir, *, images=None, sigmas: str |
             worst, best = ranked[:half], ranked[half:][::-1][:gallery]
             name = f"analysis_gallery_people_{label.replace('>=', 'ge')}.png"
             rows = [("worst", worst)] + ([("best", best)] if best else [])
-            contact_sheet(gt, dt, dx.errors.types, dx.match, rows, skeleton, paths,
-                          f"{a['method']}: {label} people, worst and best images", out_dir / name)
+            staged(contact_sheet, name, gt, dt, dx.errors.types, dx.match, rows, skeleton, paths,
+                   f"{a['method']}: {label} people, worst and best images")
             galleries.append((f"{label} people", name))
-    write_json(out_dir / "analysis.json", a, indent=True)
     text = render(a, figures, galleries) + (f"\nNote: {skeleton_note}.\n" if skeleton_note and galleries else "")
-    write_bytes(out_dir / "analysis.md", text.encode())
-    return a
+    write_temp(stage / "analysis.md", text.encode(), out_dir / "analysis.md")
+    write_temp(stage / "analysis.json", encoded, out_dir / "analysis.json")
 
 
 def load_analysis(run_dir) -> dict:
