@@ -75,7 +75,9 @@ class LearnedMethod:
         raise NotImplementedError
 
     def losses(self, net, batch: dict, config: Any, values: dict) -> dict:
-        """Named loss terms of one batch (tensors), with their weighted sum as ``total``."""
+        """Named loss terms of one batch (tensors), with their weighted sum as ``total``; optionally
+        ``monitor``: NAME -> (sum, count) of a diagnostic over the batch (the same names every
+        step), logged as its epoch mean in log.csv and TensorBoard, never trained on."""
         raise NotImplementedError
 
     def hooks(self, config: Any) -> Hooks | None:

@@ -4,7 +4,8 @@ Adam (or the method's optimizer) with the LR multiplied by ``optim.gamma`` at th
 ``optim.milestones`` epochs, mixed precision on CUDA (``torch.autocast`` in bf16, or fp16 with
 a GradScaler), one process or ``torchrun`` with DistributedDataParallel (gloo on CPU, NCCL on
 GPU) and a DistributedSampler, a checkpoint after every epoch, exact ``resume``, TensorBoard +
-CSV logs (one column per loss term and per hook value, e.g. the curriculum's ``max_people``)
+CSV logs (one column per loss term, per hook value, e.g. the curriculum's ``max_people``, and per
+diagnostic the method monitors, e.g. the sequential decoder's ``step1_peak`` and ``stop_peak``)
 and a progress bar on rank 0. The method gives the model, the loss terms and its hooks
 (:class:`benchmarks.engine.method.LearnedMethod`); under multi-GPU DDP BatchNorm becomes
 SyncBatchNorm.
@@ -41,7 +42,8 @@ def seed_everything(seed: int) -> None:
 
 
 class StepStats(dict):
-    """The float value of each loss term of one step (``total`` first), and ``images``."""
+    """The float value of each loss term of one step (``total`` first), ``images``, and
+    ``monitor``: the method's non-loss diagnostics, NAME -> (sum, count) over the batch."""
 
     @property
     def loss(self) -> float:
@@ -104,11 +106,13 @@ class Trainer:
         batch = {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
                  for k, v in batch.items()}
         with self.autocast():
-            losses = self.method.losses(self.net, batch, self.config, values)
+            losses = dict(self.method.losses(self.net, batch, self.config, values))
+        monitor = losses.pop("monitor", {})
         self.scaler.scale(losses["total"]).backward()
         stats = StepStats(total=float(losses["total"].detach()))
         stats.update((k, float(v.detach())) for k, v in losses.items() if k != "total")
         stats.images = int(batch["image"].shape[0])
+        stats.monitor = monitor
         return stats
 
     def optimizer_step(self) -> None:
@@ -283,6 +287,7 @@ def run_epochs(trainer: Trainer, dataset: Dataset, out_dir: Path, logger: TrainL
         trainer.model.train()
         start = time.monotonic()
         sums: dict[str, float] = {}
+        watched: dict[str, list[float]] = {}   # monitor NAME -> [sum, count] over the epoch
         images = 0
         shown = " ".join(f"{k}={v:g}" for k, v in values.items())
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.optim.epochs}" + (f" {shown}" if shown else ""),
@@ -294,6 +299,9 @@ def run_epochs(trainer: Trainer, dataset: Dataset, out_dir: Path, logger: TrainL
                 raise FloatingPointError(f"epoch {epoch + 1} step {i + 1}: loss is {stats.loss}")
             for term, value in stats.items():
                 sums[term] = sums.get(term, 0.0) + value * stats.images
+            for name, (total, count) in stats.monitor.items():
+                acc = watched.setdefault(name, [0.0, 0.0])
+                acc[0], acc[1] = acc[0] + total, acc[1] + count
             images += stats.images
             bar.set_postfix(loss=f"{stats.loss:.4f}")
             if i % max(config.train.log_every, 1) == 0:
@@ -305,6 +313,10 @@ def run_epochs(trainer: Trainer, dataset: Dataset, out_dir: Path, logger: TrainL
         terms = list(sums)
         means = distributed.all_reduce_mean([sums[t] / max(images, 1) for t in terms], ctx)
         total_images = int(round(distributed.all_reduce_mean([images], ctx)[0] * ctx.world_size))
+        names = list(watched)   # the same on every process: the method returns every name each step
+        reduced = distributed.all_reduce_mean([v for n in names for v in watched[n]], ctx) if names else []
+        monitored = {n: reduced[2 * i] / reduced[2 * i + 1] if reduced[2 * i + 1] else float("nan")
+                     for i, n in enumerate(names)}
         last_seconds = time.monotonic() - start
         trainer.scheduler.step()
         loss = means[terms.index("total")] if terms else float("nan")
@@ -313,7 +325,7 @@ def run_epochs(trainer: Trainer, dataset: Dataset, out_dir: Path, logger: TrainL
         trainer.epoch = epoch + 1
         ran += 1
         summary = {"epoch": epoch + 1, "lr": lr, **values, "loss": loss,
-                   **{f"{t}_loss": m for t, m in zip(terms, means) if t != "total"},
+                   **{f"{t}_loss": m for t, m in zip(terms, means) if t != "total"}, **monitored,
                    "images": total_images, "seconds": round(last_seconds, 3),
                    "images_per_s": round(total_images / max(last_seconds, 1e-9), 3)}
         save_epoch(trainer, out_dir)

@@ -7,6 +7,7 @@ steps any image needs.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,19 @@ from benchmarks.engine.method import LearnedMethod
 from benchmarks.engine.registry import register
 
 from .config import Config
+
+
+def decoder_peaks(person_logits: torch.Tensor, people_valid: torch.Tensor, max_people: int,
+                  stop_steps: int) -> dict[str, tuple[float, int]]:
+    """(sum, count) of the peak probability of decoder step 1 over images with a person, and of
+    the first stop step over images that have one: whether the decoder says "here", then "done"."""
+    with torch.no_grad():
+        peaks = torch.sigmoid(person_logits.detach().float().flatten(2).amax(dim=2))   # (B, T)
+        counts = people_valid.sum(dim=1).tolist()
+        first = [peaks[b, 0].item() for b, p in enumerate(counts) if p >= 1 and peaks.shape[1]]
+        stop = [peaks[b, int(p)].item() for b, p in enumerate(counts)
+                if stop_steps and p <= max_people and int(p) < peaks.shape[1]]
+    return {"step1_peak": (sum(first), len(first)), "stop_peak": (sum(stop), len(stop))}
 
 
 def batch_steps(people_valid: torch.Tensor, max_people: int, stop_steps: int) -> int:
@@ -56,7 +70,10 @@ class DiskCodec:
 @register("ours")
 @dataclass
 class SeqPoseMethod(LearnedMethod):
-    """The paper's sequential model from a `bench train` checkpoint."""
+    """The paper's sequential model from a `bench train` checkpoint; ``threshold`` overrides the
+    checkpoint's ``infer.threshold`` (a step whose peak is below it ends the sequence)."""
+
+    threshold: float | None = None
 
     config_class = Config
     smoke_config = "configs/seqpose_cpu_smoke.toml"
@@ -82,16 +99,34 @@ class SeqPoseMethod(LearnedMethod):
         with torch.autocast(device_type=batch["image"].device.type, enabled=False):  # the loss in float32
             losses = seqpose_loss(out.part_logits, out.person_logits, batch, max_people, config.loss.part_weight,
                                   config.loss.stop_steps)
-        return {"total": losses.total, "part": losses.part, "person": losses.person}
+        return {"total": losses.total, "part": losses.part, "person": losses.person,
+                "monitor": decoder_peaks(out.person_logits, batch["people_valid"], max_people, config.loss.stop_steps)}
 
     def infer(self, model, config: Config, amp_dtype):
-        """Sequential inference until a step's maximum falls below ``infer.threshold``."""
+        """Sequential inference until a step's maximum falls below the stop threshold; remembers
+        the largest step-1 peak, so a run that predicts nobody can say how far it was."""
         from benchmarks.engine.predict import amp_context
         device = next(model.parameters()).device
+        self.used_threshold = config.infer.threshold if self.threshold is None else self.threshold
+        self.largest_first_peak = 0.0
 
         def run(batch: dict, flipped: bool) -> list[torch.Tensor]:
             images = batch["image"].to(device)
             with amp_context(device, amp_dtype):
-                return model.infer(images.flip(-1) if flipped else images, config.infer.max_steps,
-                                   config.infer.threshold).people
+                out = model.infer(images.flip(-1) if flipped else images, config.infer.max_steps,
+                                  self.used_threshold)
+            if len(out.first_peaks):
+                self.largest_first_peak = max(self.largest_first_peak, float(out.first_peaks.max()))
+            return out.people
         return run
+
+    def predict(self, gt_path, images=None) -> tuple[list[dict], dict]:
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
+            raise ValueError(f"--threshold must be in [0, 1], got {self.threshold}")
+        results, summary = super().predict(gt_path, images)
+        summary.update(threshold=self.used_threshold, largest_first_peak=round(self.largest_first_peak, 4))
+        if not results and summary["images"]:
+            warnings.warn(f"--method ours predicted nobody in {summary['images']} images: the largest step-1 peak "
+                          f"was {self.largest_first_peak:.3f}, below the stop threshold {self.used_threshold:g} "
+                          "(a decoder that has not learned to say 'here': train longer, or set --threshold)")
+        return results, summary

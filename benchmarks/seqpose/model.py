@@ -205,6 +205,7 @@ class SeqPoseOutput:
 class SeqPoseInference:
     parts: torch.Tensor           # (B, K, H, W) probabilities
     people: list[torch.Tensor]    # per image (n_i, K, H, W) probabilities
+    first_peaks: torch.Tensor     # (B,) peak probability of step 1, person or not
 
 
 class SeqPose(nn.Module):
@@ -241,11 +242,13 @@ class SeqPose(nn.Module):
         batch = images.shape[0]
         people: list[list[torch.Tensor]] = [[] for _ in range(batch)]
         running = torch.ones(batch, dtype=torch.bool)
-        state = None
-        for _ in range(max_steps):
+        state, first_peaks = None, torch.zeros(batch)
+        for step in range(max_steps):
             logits, state = self.decoder.step(reduced, state)
             probs = torch.sigmoid(logits.float())
             peak = probs.flatten(1).amax(dim=1).cpu()
+            if step == 0:
+                first_peaks = peak
             running &= peak >= threshold
             for b in torch.nonzero(running).flatten().tolist():
                 people[b].append(probs[b])
@@ -253,4 +256,4 @@ class SeqPose(nn.Module):
                 break
         empty = part_logits.new_zeros(0, *part_logits.shape[1:], dtype=torch.float32)
         stacked = [torch.stack(p) if p else empty for p in people]
-        return SeqPoseInference(torch.sigmoid(part_logits.float()), stacked)
+        return SeqPoseInference(torch.sigmoid(part_logits.float()), stacked, first_peaks)
