@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -17,17 +18,24 @@ def _is_input_error(err: BaseException) -> bool:
     return weights is not None and isinstance(err, weights.PretrainedWeightsUnavailable)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"warning: {message}", err=True)  # one line, no Python source location
+
+
 class _Group(click.Group):
-    """Every command reports input errors as one line `error: ...` with exit code 2 (as `cococrowd`)."""
+    """Every command reports input errors as one line `error: ...` with exit code 2, and the
+    library's warnings as one `warning: ...` line each (as `cococrowd`)."""
 
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except Exception as err:  # noqa: BLE001 - filtered just below, the rest re-raised
-            if not _is_input_error(err):
-                raise
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except Exception as err:  # noqa: BLE001 - filtered just below, the rest re-raised
+                if not _is_input_error(err):
+                    raise
+                click.echo(f"error: {err}", err=True)
+                sys.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -157,6 +165,9 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 @click.option("--images", type=click.Path(file_okay=False), default=None,
               help="Crops folder, if not where the file's crowd_info.image_dir says.")
 @click.option("--flip/--no-flip", default=None, help="Flip test (default: the checkpoint's infer.flip).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="--method ours: stop threshold, a decoder step whose peak probability is below it ends the "
+                   "image's people (default: the checkpoint's infer.threshold, the paper's 0.05).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per forward pass.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="DataLoader worker processes.")
@@ -169,12 +180,14 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
               help="With --analyze: worst and best images per people-count bucket in the galleries; 0 = none.")
 @scoring_options
 def run_command(method, checkpoint_path, config_path, codec, weights, min_size, max_size, score_threshold, gt_path,
-                out_dir, images, flip, batch_size, workers, device, progress, name, analyze, gallery, **scoring):
+                out_dir, images, flip, threshold, batch_size, workers, device, progress, name, analyze, gallery,
+                **scoring):
     """Predict a COCO-crowd file with a method, write COCO results and score them."""
     from benchmarks.run import run_method
     summary = run_method(method, gt_path, out_dir, images=images, checkpoint=checkpoint_path,
                          config=config_path, codec=codec, weights=weights, min_size=min_size, max_size=max_size,
-                         score_threshold=score_threshold, flip=flip, batch_size=batch_size, workers=workers,
+                         score_threshold=score_threshold, flip=flip, threshold=threshold, batch_size=batch_size,
+                         workers=workers,
                          device=device, progress=progress,
                          scoring={"method": name or method, **_scoring_kwargs(**scoring)},
                          analyze={"sigmas": scoring["sigmas"], "bootstrap": scoring["bootstrap"],
