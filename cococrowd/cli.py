@@ -198,6 +198,35 @@ def jitter_cmd(in_file, levels, more_levels, seed, source_images, no_images, out
         click.echo(f"\u00b1{lvl.px} px: {lvl.images} images{gone} -> {lvl.json_path}{where}")
 
 
+# ---- crowd-index (cococrowd/crowdindex_file.py; the rule: cococrowd/crowdindex.py)
+
+@main.command("crowd-index")
+@click.option("--in", "in_file", type=click.Path(dir_okay=False), required=True,
+              help="Any COCO person-keypoint file (COCO-17, CrowdPose-14, any K; COCO-crowd too).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="CSV with one row per image: image_id, num_people, crowd_index (2 decimals, as written), "
+                   "crowd_index_exact, bucket, file_crowdIndex (the file's own, empty if none), difference "
+                   "(default: no CSV).")
+@click.option("--write", "write_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a copy of --in with crowdIndex on every image (replacing any it had), so `bench score` "
+                   "gives easy / medium / hard on it (default: no copy).")
+@click.option("--rule", type=click.Choice(["crowdpose", "paper"]), default="crowdpose", show_default=True,
+              help="crowdpose: CrowdPose's published values (people with num_keypoints >= 4 averaged over); "
+                   "paper: the paper's formula as written (every person). See docs/crowd-index.md.")
+def crowd_index_cmd(in_file, out, write_path, rule):
+    """CrowdPose's crowd index of every image (easy < 0.2 <= medium < 0.8 <= hard): the mean over
+    people of the other people's labelled joints inside their box / their own labelled joints.
+    Prints the bucket shares and, when the file has its own crowdIndex, how often they agree."""
+    from .crowdindex_file import run_crowd_index, summary_lines
+
+    table = run_crowd_index(in_file, out=out, write=write_path, rule=rule)
+    for line in summary_lines(table):
+        click.echo(line)
+    for path, what in ((out, "table"), (write_path, "copy with crowdIndex")):
+        if path is not None:
+            click.echo(f"wrote {what} -> {path}")
+
+
 @main.command("synth")
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="Output folder, written in COCO's layout: annotations/person_keypoints_SPLIT.json and SPLIT/*.jpg.")
