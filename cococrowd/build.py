@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import SYNTH_CONTRIBUTOR, __version__
+from .crowdinfo import check_crowd_fields
 from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, atomic_output, check_name,
                        check_replaceable_dir, check_segmentations, dump_json, gc_paused, image_size_of, keypoint_array,
                        load_keypoint_file, write_temp)
@@ -350,6 +351,7 @@ def run_build(*, split: str | None = None, coco_root: str | Path | None = None,
 def _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, skip_missing_images, progress,
                command) -> dict:
     ds = load_keypoint_file(ann_path)
+    check_crowd_fields(ds)   # a source's crowd fields (crowdIndex, ignore, ...) by the one rule
     result = build_crowd(ds, iou=iou, margin=margin, source_split=name,
                          source_images=str(img_dir.resolve()) if img_dir is not None else None,
                          image_dir=None if no_images else f"../{name}")

@@ -406,8 +406,10 @@ def normalise(data: Any) -> Any:
                 v = item.get(f)
                 if type(v) is float and v.is_integer() and -INT64 <= v < INT64:
                     item[f] = int(v)
-            if key == "annotations" and type(item.get("iscrowd")) is bool:
-                item["iscrowd"] = int(item["iscrowd"])
+            if key == "annotations":
+                for flag in ("iscrowd", "ignore"):
+                    if type(item.get(flag)) is bool:
+                        item[flag] = int(item[flag])
     return data
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .cocofile import CocoFormatError, atomic_output, read_json
-from .crowdinfo import read_crowd_info
+from .crowdinfo import is_member, read_crowd_info
 from .split import check_crowd_file
 
 DEFAULT_COUNT = 12
@@ -45,7 +45,7 @@ def _draw(ax, anns: list[dict], origin: np.ndarray, skeleton: list[list[int]], k
     for a in anns:
         x, y, w, h = a["bbox"]
         x, y = x + origin[0], y + origin[1]
-        if a.get("ignore", 0) or a.get("iscrowd", 0):
+        if not is_member(a):
             ax.add_patch(patches.Rectangle((x, y), w, h, fill=False, hatch="///", edgecolor="#e0e0e0", linewidth=0.8))
             continue
         colour = MEMBER_COLOURS[members % len(MEMBER_COLOURS)]
@@ -105,7 +105,7 @@ def show_crowd(crowd_path, out_dir, ids=None, source_images=None) -> list[Path]:
                                        linewidth=2.0, linestyle="--"))
         people = anns.get(im["id"], [])
         _draw(ax, people, origin, skeleton, k)
-        members = sum(1 for a in people if not (a.get("ignore", 0) or a.get("iscrowd", 0)))
+        members = sum(1 for a in people if is_member(a))
         ax.set_title(f"image {im['id']} ({im.get('file_name')}) on {im['source_file_name']}: {members} members, "
                      f"{len(people) - members} ignored (hatched); dashed: crop box", fontsize=8)
         ax.set_axis_off()

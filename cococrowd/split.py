@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, atomic_output, check_inside_path, check_name,
-                       check_segmentations, dump_json, image_size_of, keypoint_array, read_json,
+                       dump_json, keypoint_array, read_json,
                        validate_keypoint_dataset, write_temp)
-from .crowdinfo import read_crowd_info, rebased_image_dir
+from .crowdinfo import check_whole_file, read_crowd_info, rebased_image_dir
 
 REQUIRED_IMAGE_FIELDS = ("source_image_id", "crop_box", "num_people")
 
@@ -25,9 +25,7 @@ def check_crowd_file(data, source) -> ValidatedDataset:
     ds = validate_keypoint_dataset(data, source)
     keypoint_array(ds.annotations, ds.schema.num_keypoints, ds.source,
                    lambda: annotation_paths(data, ds.annotations))
-    check_segmentations(ds.annotations, image_size_of(ds, ds.annotations), ds.source,
-                        lambda: annotation_paths(data, ds.annotations))
-    read_crowd_info(data, source)
+    check_whole_file(ds)   # segmentations, crowd_info and each crowd field by its one rule
     for n, im in enumerate(data["images"]):
         for key in REQUIRED_IMAGE_FIELDS:
             if key not in im:
@@ -36,8 +34,6 @@ def check_crowd_file(data, source) -> ValidatedDataset:
         # split sorts by source_image_id and sums num_people
         if type(im["source_image_id"]) is not int:
             raise CocoFormatError(source, f"images[{n}].source_image_id", f"must be an integer, got {im['source_image_id']!r}")
-        if type(im["num_people"]) is not int or im["num_people"] < 0:
-            raise CocoFormatError(source, f"images[{n}].num_people", f"must be an integer >= 0, got {im['num_people']!r}")
         if "source_file_name" in im:  # read from the source image folder by jitter and training
             check_inside_path(im["source_file_name"], source, f"images[{n}].source_file_name")
     return ds

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .cocofile import CocoFormatError, ValidatedDataset, atomic_output, load_keypoint_file, read_json
-from .crowdinfo import read_crowd_info
+from .crowdinfo import check_crowd_fields, is_member, read_crowd_info
 from .overlap import crowd_pairs, overlaps_per_person
 from .split import check_crowd_file
 
@@ -83,7 +83,7 @@ def check_source_matches(crowd: dict, ds: ValidatedDataset, crowd_path) -> None:
 
 def members(crowd: dict) -> list[dict]:
     """Annotations of the people that make up each region (not the ignored ones)."""
-    return [a for a in crowd["annotations"] if not a.get("ignore", a.get("iscrowd", 0))]
+    return [a for a in crowd["annotations"] if is_member(a)]
 
 
 def crowd_iou(crowd: dict, iou: float | None, crowd_path) -> float:
@@ -306,6 +306,8 @@ def run_stats(*, crowd_path=None, source_path=None, split: str | None = None, co
         source_path, _, _ = source_paths(split, coco_root, None, None)
     crowd = load_crowd_file(crowd_path) if crowd_path is not None else None
     source = load_keypoint_file(source_path) if source_path is not None else None
+    if source is not None:
+        check_crowd_fields(source)
     files = []
     for p in split_files:
         data = load_crowd_file(p)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from cococrowd.cocofile import CocoFormatError, check_inside_path, check_keypoints, load_keypoint_file
-from cococrowd.crowdinfo import read_crowd_info, require_key
+from cococrowd.crowdinfo import check_whole_file, is_member, read_crowd_info, require_key
 
 FORMAT_HINT = "is this a COCO-crowd file written by `cococrowd build`? (see docs/coco-crowd-format.md)"
 
@@ -117,6 +117,7 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True,
     (``crowd_info.image_dir`` null, from ``cococrowd build --no-images``) always needs
     the source fields: its crops are cut from the source images."""
     ds = load_keypoint_file(path)
+    check_whole_file(ds)   # segmentations and each crowd field by the one rule every reader uses
     source = ds.source
     info = read_crowd_info(ds.data, source, required=True)
     require_key(info, "image_dir", source)
@@ -149,10 +150,8 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True,
     for i, img in enumerate(ds.images):
         members, member_regions, ignore_regions, member_pos = [], [], [], []
         for j, a in per_image[img["id"]]:
-            ignore = _require(a, "ignore", f"annotations[{j}]", source)
-            if ignore not in (0, 1):
-                raise CocoFormatError(source, f"annotations[{j}].ignore", f"must be 0 or 1, got {ignore!r}")
-            if ignore or a.get("iscrowd", 0):
+            _require(a, "ignore", f"annotations[{j}]", source)   # its value: check_whole_file
+            if not is_member(a):
                 ignore_regions.append(_region(a))
             else:
                 members.append(a["keypoints"])

@@ -97,6 +97,8 @@ def _finite_keypoints(anns: list[dict], k: int, source: str, paths: list[int]) -
 
 
 def ground_truth_from_dataset(ds: ValidatedDataset) -> GroundTruth:
+    from cococrowd.crowdinfo import check_whole_file
+    check_whole_file(ds)   # segmentations by build's rule, each crowd field by the one rule of every reader
     source = ds.source
     k = ds.schema.num_keypoints
     anns = ds.annotations
