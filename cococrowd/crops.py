@@ -37,7 +37,7 @@ def _cut_one_source(job: tuple[str, list[tuple[str, list[int]]], int, int, str, 
                     im.crop((x, y, x + w, y + h)).save(dest, format="PNG")
                 except OSError as err:
                     raise OutputError(Path(final) / name, err) from None
-    except OutputError:
+    except (OutputError, ImageFileError):   # ImageFileError is a FileNotFoundError: not "not found"
         raise
     except FileNotFoundError:
         raise ImageFileError(f"{src}: source image not found") from None
