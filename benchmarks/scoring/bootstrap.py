@@ -17,16 +17,13 @@ interleave (copy 1 of each, then copy 2, ...), so such groups are laid out
 copy by copy up to the batch's largest count, each copy weighing 1 or 0.
 Results equal ``MatchTable.ap`` exactly (tests check it against pycocotools).
 
-Engine: :func:`_resample_precision`, the same block formulation compiled by
-numba, one thread (``prange`` over resamples measured slower on the 2 shared
-cores: ~8 ms of thread wake-up per batch under load): per resample one cumulative
-sum of entry weights, then per distinct threshold only its true-positive
-blocks and ignored entries (on the 3,336-image set with 35k detections: 35k
-entries, 900-3,300 blocks and 700-1,700 ignored entries per threshold),
-envelope from the right, recall targets met with one pointer. Measured there
-(1,000 resamples of Table 1 + 8 buckets): numpy blocks (kept as
-:meth:`ResampledAP._precision`, the tests' second opinion) 4.5 s; numba walking
-every counted entry per threshold 7 s (branchy); numba blocks ~0.6 s.
+Engine: :func:`_resample_precision`, that block formulation compiled by numba:
+per resample one cumulative sum of entry weights, then per distinct threshold
+only its true-positive blocks and ignored entries, the envelope from the
+right, and the recall targets met with one pointer. Groups of resamples run
+on the worker threads (:mod:`.threads`). The tests keep a numpy formulation of
+the same blocks as a second opinion (tests/benchmarks/scoring_reference.py);
+timings are in reports/scoring_speed.md.
 """
 from __future__ import annotations
 
@@ -185,71 +182,23 @@ class ResampledAP:
             self._layouts[copies] = _Layout(det, copy, blocks, flat)
         return self._layouts[copies]
 
-    def aps(self, counts: np.ndarray, engine: str = "numba") -> np.ndarray:
-        """counts: (B, I) copies of each image; returns (B,) AP, NaN where undefined.
-        engine: ``numba`` (:func:`_resample_precision`) or ``numpy`` (:meth:`_precision`)."""
+    def aps(self, counts: np.ndarray) -> np.ndarray:
+        """counts: (B, I) copies of each image; returns (B,) AP, NaN where undefined."""
         counts = np.ascontiguousarray(counts, dtype=np.int64)
         b = len(counts)
         npig = counts @ self.npig
         t_n = self.tp.shape[0]
-        if engine == "numba":
-            q = np.zeros((b, t_n, len(REC_THRS)))
-            if self.tp.shape[1]:
-                lay = self._layout(int(counts[:, self.mixed_images].max(initial=1)))
-                ent_img, target = np.ascontiguousarray(self.table.det_image[lay.det]), _targets(npig)
-                # resamples are independent: groups of them on the worker threads
-                threads.run_parts(lambda lo, hi: _resample_precision(*lay.flat, ent_img, lay.copy, counts[lo:hi],
-                                                                     target[lo:hi], q[lo:hi]),
-                                  threads.row_ranges(b, threads.worker_threads()))
-            ap = q.reshape(b, -1).mean(axis=1)    # (T, R) of each resample in C order, as before
-        else:
-            q = np.zeros((t_n, b, len(REC_THRS)))
-            if self.tp.shape[1]:
-                lay = self._layout(int(counts[:, self.mixed_images].max(initial=1)))
-                w = counts[:, self.table.det_image[lay.det]]                    # (B, entries)
-                tiled = lay.copy >= 0
-                if tiled.any():
-                    w[:, tiled] = (lay.copy[tiled] < w[:, tiled]).astype(np.int64)
-                self._precision(lay.blocks, w, _targets(npig), q)
-            ap = q.transpose(1, 0, 2).reshape(b, -1).mean(axis=1)
+        q = np.zeros((b, t_n, len(REC_THRS)))
+        if self.tp.shape[1]:
+            lay = self._layout(int(counts[:, self.mixed_images].max(initial=1)))
+            ent_img, target = np.ascontiguousarray(self.table.det_image[lay.det]), _targets(npig)
+            # resamples are independent: groups of them on the worker threads
+            threads.run_parts(lambda lo, hi: _resample_precision(*lay.flat, ent_img, lay.copy, counts[lo:hi],
+                                                                 target[lo:hi], q[lo:hi]),
+                              threads.row_ranges(b, threads.worker_threads()))
+        ap = q.reshape(b, -1).mean(axis=1)    # (T, R) of each resample in C order, as before
         ap[npig == 0] = np.nan
         return ap
-
-    @staticmethod
-    def _precision(blocks: list[_Blocks], w: np.ndarray, target: np.ndarray, q: np.ndarray) -> None:
-        """Fill q (T, B, R) with interpolated precision at the recall thresholds."""
-        b, n = w.shape
-        cum = np.zeros((b, n + 1), dtype=np.int64)
-        np.cumsum(w, axis=1, out=cum[:, 1:])
-        rows = np.arange(b)[:, None]
-        done: dict[bytes, int] = {}
-        for t, blk in enumerate(blocks):
-            if blk.key in done:          # same flags as an earlier threshold
-                q[t] = q[done[blk.key]]
-                continue
-            done[blk.key] = t
-            nb = len(blk.start)
-            if nb == 0:
-                continue
-            s_end = cum[:, blk.end + 1]
-            block_w = s_end - cum[:, blk.start]
-            all_end = s_end
-            if len(blk.uncounted):
-                ucum = np.zeros((b, len(blk.uncounted) + 1), dtype=np.int64)
-                np.cumsum(w[:, blk.uncounted], axis=1, out=ucum[:, 1:])
-                u_end = ucum[:, blk.u_through_end]
-                all_end = s_end - u_end
-                block_w -= u_end - ucum[:, blk.u_before_start]
-            tp_end = np.cumsum(block_w, axis=1)
-            pr = tp_end / (all_end + EPS)
-            env = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-            # one searchsorted for all resamples: offset each one past the previous
-            big = int(max(tp_end[:, -1].max(), target.max())) + 1
-            keys = (tp_end + rows * big).ravel()
-            pos = np.searchsorted(keys, (target + rows * big).ravel(), side="left").reshape(b, -1)
-            pos -= rows * nb
-            ok = pos < nb
-            q[t] = np.where(ok, np.take_along_axis(env, np.minimum(pos, nb - 1), axis=1), 0.0)
 
 
 def draw_counts(rng: np.random.Generator, n_images: int, n_resamples: int) -> np.ndarray:

@@ -11,20 +11,16 @@ detection in pycocotools' accumulate order with its TP/FP/ignore flags, from
 which AP/AR of any image subset or bootstrap resample is re-accumulated without
 recomputing OKS.
 
-Two engines, one answer. :func:`evaluate` runs pycocotools' own loops
-(computeOks, evaluateImg) image by image, compiled by numba: the squared
-distances and their scaling are the same IEEE operations in the same order,
-``exp`` is numpy's (on one flat array, as here before), and the sum over a
-pair's labelled keypoints replays numpy's pairwise summation (sequential
-below 8 values, 8 interleaved partial sums up to 128; checked against
-``np.sum``), so every OKS is bit-identical. numba's ``math.exp`` (libm) was
-not used: numpy dispatches its own SIMD exp on AVX-512 machines, and only
-numpy's exp is what pycocotools computes. Images go in chunks of about
-``PAIR_CHUNK`` pairs so the exp buffer stays small at any size. Measured on the
-3,336-image set (35k detections, shared 2 cores): 0.13-0.15 s against
-0.6 s for the numpy engine below (:func:`evaluate_numpy`, blocks of images
-padded to a power of two), which stays for more than 128 keypoints and as
-the tests' second opinion.
+The engine runs pycocotools' own loops (computeOks, evaluateImg) image by
+image, compiled by numba: the squared distances and their scaling are the same
+IEEE operations in the same order, ``exp`` is numpy's (on one flat array), and
+the sum over a pair's labelled keypoints replays numpy's pairwise summation
+(:func:`np_sum`, checked against ``np.sum``), so every OKS is bit-identical.
+numba's ``math.exp`` (libm) is not used: numpy dispatches its own SIMD exp on
+AVX-512 machines, and only numpy's exp is what pycocotools computes. Images go
+in chunks of about ``PAIR_CHUNK`` pairs so the exp buffer stays small at any
+size. The tests keep a numpy formulation of the same matching as a second
+opinion (tests/benchmarks/scoring_reference.py).
 """
 from __future__ import annotations
 
@@ -91,47 +87,6 @@ def oks(gt_kps, gt_bbox, gt_area, dt_kps, sigmas) -> np.ndarray:
     return out
 
 
-def _match_group(ious, gt_valid, gt_ign, gt_crowd, gt_id, n_dt, thr):
-    """Greedy matching of pycocotools' evaluateImg for a block of images.
-
-    ious: (n, D, G) for images sorted by detection count (descending), so the
-    images with a detection at rank r are the first rows; gt_ign: (n, A, G).
-    Returns dt_gt_id (n, A, T, D) (0 = unmatched) and dt_ign (n, A, T, D)."""
-    n, d_max, g = ious.shape
-    a = gt_ign.shape[1]
-    t = len(thr)
-    gtm = np.zeros((n, a, t, g), dtype=bool)
-    dt_id = np.zeros((n, a, t, d_max), dtype=np.int64)
-    dt_ig = np.zeros((n, a, t, d_max), dtype=bool)
-    if g == 0:
-        return dt_id, dt_ig
-    regular = (gt_valid[:, None, :] & ~gt_ign)[:, :, None, :]       # (n, A, 1, G)
-    ignored = (gt_valid[:, None, :] & gt_ign)[:, :, None, :]
-    crowd = gt_crowd[:, None, None, :]
-    thr4 = thr[None, None, :, None]
-    for r in range(d_max):
-        m = int((n_dt > r).sum())
-        if m == 0:
-            break
-        iou = ious[:m, r, :][:, None, None, :]                       # (m, 1, 1, G)
-        free = ~gtm[:m] | crowd[:m]
-        cand = (iou >= thr4) & free                                  # (m, A, T, G)
-        reg = cand & regular[:m]
-        # a regular gt wins over any ignored one; only then ignored gts count
-        pool = np.where(reg.any(3, keepdims=True), reg, cand & ignored[:m])
-        vals = np.where(pool, iou, -np.inf)
-        best = pool & (vals == vals.max(3, keepdims=True))
-        # ties go to the last gt in order (pycocotools replaces on >=)
-        pick = g - 1 - np.argmax(best[..., ::-1], axis=3)            # (m, A, T)
-        hit = pool.any(3)
-        rows, aa, tt = np.nonzero(hit)
-        gg = pick[rows, aa, tt]
-        gtm[rows, aa, tt, gg] = True
-        dt_id[rows, aa, tt, r] = gt_id[rows, gg]
-        dt_ig[rows, aa, tt, r] = gt_ign[rows, aa, gg]
-    return dt_id, dt_ig
-
-
 EPS = np.spacing(1)
 PAIR_CHUNK = 1 << 16
 
@@ -181,30 +136,89 @@ def _pair_e(gk, gb, ga, dk, gmap, dmap, var, d_start, n_dt, g_start, n_gt, pair_
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def np_sum(a, n):
-    """numpy's pairwise sum of a[:n] (n <= 128), operation for operation."""
+def _block_sum(a, lo, n):
+    """numpy's pairwise_sum of a[lo:lo + n] for n <= 128: 8 interleaved partial sums."""
     if n < 8:
         r = 0.0
         for i in range(n):
-            r += a[i]
+            r += a[lo + i]
         return r
-    r0, r1, r2, r3, r4, r5, r6, r7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+    r0, r1, r2, r3, r4, r5, r6, r7 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3], a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
     i = 8
     while i < n - (n % 8):
-        r0 += a[i]
-        r1 += a[i + 1]
-        r2 += a[i + 2]
-        r3 += a[i + 3]
-        r4 += a[i + 4]
-        r5 += a[i + 5]
-        r6 += a[i + 6]
-        r7 += a[i + 7]
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
         i += 8
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     while i < n:
-        res += a[i]
+        res += a[lo + i]
         i += 1
     return res
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _block_sum(a, lo, n):
+    """numpy's pairwise_sum of a[lo:lo + n] for n <= 128: 8 interleaved partial sums."""
+    if n < 8:
+        r = 0.0
+        for i in range(n):
+            r += a[lo + i]
+        return r
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def np_sum(a, n):
+    """numpy's sum of a[:n] (a contiguous float64 array), operation for operation: above 128
+    values numpy sums the two halves (the first a multiple of 8) so and adds them. That
+    recursion is walked with a stack here (numba's cache cannot reload a recursive function)."""
+    if n <= 128:
+        return _block_sum(a, 0, n)
+    t_lo, t_n, t_step = np.empty(64, np.int64), np.empty(64, np.int64), np.empty(64, np.int64)
+    vals = np.empty(64)
+    sp, vp = 1, 0
+    t_lo[0], t_n[0], t_step[0] = 0, n, 0
+    while sp > 0:
+        lo, m, step = t_lo[sp - 1], t_n[sp - 1], t_step[sp - 1]
+        if m <= 128:
+            sp -= 1
+            vals[vp] = _block_sum(a, lo, m)
+            vp += 1
+            continue
+        h = m // 2
+        h -= h % 8
+        if step < 2:                 # sum the left half, then the right one
+            t_step[sp - 1] = step + 1
+            t_lo[sp], t_n[sp], t_step[sp] = (lo, h, 0) if step == 0 else (lo + h, m - h, 0)
+            sp += 1
+        else:                        # both halves done: left + right
+            sp -= 1
+            vp -= 1
+            vals[vp - 1] = vals[vp - 1] + vals[vp]
+    return vals[0]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -294,8 +308,6 @@ def _keep_top(gt: GroundTruth, dt: Detections):
 
 def evaluate(gt: GroundTruth, dt: Detections, sigmas: np.ndarray) -> MatchTable:
     """OKS + matching for every image of ``gt``; see the module docstring."""
-    if gt.keypoints.shape[1] > 128:
-        return evaluate_numpy(gt, dt, sigmas)
     n_img = gt.num_images
     lo, hi = AREA_RANGES[:, 0], AREA_RANGES[:, 1]
     thr = np.minimum(IOU_THRS, 1 - 1e-10)
@@ -339,72 +351,4 @@ def evaluate(gt: GroundTruth, dt: Detections, sigmas: np.ndarray) -> MatchTable:
 
     threads.run_parts(chunk, list(zip(bounds[:-1], bounds[1:])))     # chunks write disjoint detections
     return MatchTable.build(det_image=d_img, det_score=dt.score[d_order], matched=matched,
-                            ignored=dt_ign, npig=npig, n_images=n_img)
-
-
-def evaluate_numpy(gt: GroundTruth, dt: Detections, sigmas: np.ndarray) -> MatchTable:
-    """The same as :func:`evaluate` in numpy over blocks of images."""
-    n_img = gt.num_images
-    lo, hi = AREA_RANGES[:, 0], AREA_RANGES[:, 1]
-    thr = np.minimum(IOU_THRS, 1 - 1e-10)
-    a_n, t_n = len(AREA_RANGES), len(IOU_THRS)
-
-    # detections: by image, then score (stable: file order breaks ties), top MAX_DETS
-    d_order = np.lexsort((-dt.score, dt.image))
-    d_img = dt.image[d_order]
-    d_start = _group_starts(d_img, n_img)
-    d_rank = np.arange(len(d_order)) - d_start[d_img]
-    keep = d_rank < MAX_DETS
-    d_order, d_img, d_rank = d_order[keep], d_img[keep], d_rank[keep]
-    d_start = _group_starts(d_img, n_img)
-    n_dt = np.diff(d_start)
-
-    # ground truth: by image, file order within
-    g_order = np.argsort(gt.ann_image, kind="stable")
-    g_img = gt.ann_image[g_order]
-    g_start = _group_starts(g_img, n_img)
-    n_gt = np.diff(g_start)
-    g_ign = gt.eval_ignore[g_order][:, None] | (gt.area[g_order][:, None] < lo) | (gt.area[g_order][:, None] > hi)
-    npig = np.zeros((a_n, n_img), dtype=np.int64)
-    np.add.at(npig.T, g_img, ~g_ign)
-
-    dt_area_out = (dt.area[d_order][:, None] < lo) | (dt.area[d_order][:, None] > hi)   # (Nk, A)
-    matched_id = np.zeros((a_n, t_n, len(d_order)), dtype=np.int64)
-    dt_ign = np.zeros((a_n, t_n, len(d_order)), dtype=bool)
-
-    # blocks of images with similar gt counts, padded to a power of two
-    g_pad = np.where(n_gt == 0, 0, 2 ** np.ceil(np.log2(np.maximum(n_gt, 1))).astype(np.int64))
-    for gp in np.unique(g_pad[n_dt > 0]):
-        imgs = np.flatnonzero((g_pad == gp) & (n_dt > 0))
-        imgs = imgs[np.argsort(-n_dt[imgs], kind="stable")]
-        nd, ng = n_dt[imgs], n_gt[imgs]
-        dmax = int(nd.max())
-        # padded index matrices (-1 = none)
-        didx = d_start[imgs][:, None] + np.arange(dmax)[None, :]
-        dvalid = np.arange(dmax)[None, :] < nd[:, None]
-        gidx = g_start[imgs][:, None] + np.arange(gp)[None, :]
-        gvalid = np.arange(gp)[None, :] < ng[:, None]
-        if gp > 0:
-            pair = dvalid[:, :, None] & gvalid[:, None, :]
-            bi, di, gi = np.nonzero(pair)
-            dsel = didx[bi, di]
-            gsel = g_order[gidx[bi, gi]]
-            ious = np.full((len(imgs), dmax, gp), -np.inf)
-            ious[bi, di, gi] = oks(gt.keypoints[gsel], gt.bbox[gsel], gt.area[gsel],
-                                   dt.keypoints[d_order[dsel]], sigmas)
-            gsafe = np.where(gvalid, gidx, 0)
-            ids, ign = _match_group(
-                ious, gvalid, np.where(gvalid[:, None, :], g_ign[gsafe].transpose(0, 2, 1), False),
-                gt.iscrowd[g_order][gsafe] & gvalid, gt.ann_ids[g_order][gsafe], nd, thr)
-        else:
-            ids = np.zeros((len(imgs), a_n, t_n, dmax), dtype=np.int64)
-            ign = np.zeros_like(ids, dtype=bool)
-        bi, di = np.nonzero(dvalid)
-        flat = didx[bi, di]
-        matched_id[:, :, flat] = ids[bi, :, :, di].transpose(1, 2, 0)
-        dt_ign[:, :, flat] = ign[bi, :, :, di].transpose(1, 2, 0)
-
-    # unmatched detections outside the area range are ignored (pycocotools: dtm == 0)
-    dt_ign |= (matched_id == 0) & dt_area_out.T[:, None, :]
-    return MatchTable.build(det_image=d_img, det_score=dt.score[d_order], matched=matched_id != 0,
                             ignored=dt_ign, npig=npig, n_images=n_img)

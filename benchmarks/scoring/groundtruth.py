@@ -4,30 +4,18 @@ Images are kept in sorted-id order (pycocotools evaluates ``np.unique(imgIds)``)
 annotations keep file order, which decides ties in matching exactly as in
 pycocotools. Only the person category is scored.
 
-Reading: :func:`load_ground_truth` first tries :func:`_fast_ground_truth`
-(everything but ``annotations`` through orjson and cocofile's validator, the
-annotations read as arrays by :mod:`.fastjson` and checked by the same rules),
-and at any doubt takes the plain path (orjson, ``validate_keypoint_dataset``,
-:func:`ground_truth_from_dataset`), whose errors name the culprit. Both give
-the same arrays bit for bit (tests/benchmarks/test_scoring_speed_paths.py).
-On the 3,336-image set: 0.08 s instead of 0.5 s, and no ~100 MB of Python
-objects for the annotations.
+Reading: orjson, cococrowd's validator (its messages name the file and the JSON
+path of any bad value), then :func:`ground_truth_from_dataset`.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-import orjson
 
-from cococrowd.cocofile import CocoFormatError, ValidatedDataset, validate_keypoint_dataset
-from cococrowd.cocofile import _parse as parse_json_bytes, _read_bytes as read_bytes  # the readers' own errors
-
-from . import fastjson
+from cococrowd.cocofile import (CocoFormatError, ValidatedDataset, gc_paused, read_json_sha256,
+                                validate_keypoint_dataset)
 
 
 @dataclass
@@ -150,105 +138,10 @@ def ground_truth_from_dataset(ds: ValidatedDataset) -> GroundTruth:
     )
 
 
-def _fast_ground_truth(raw: bytes, source: str | os.PathLike) -> GroundTruth | None:
-    """:func:`ground_truth_from_dataset` of the file without a Python object per annotation
-    (:mod:`.fastjson`): everything but ``annotations`` goes through orjson and the usual
-    validator, the annotations are read as arrays and checked by the same rules. None at
-    any doubt (the caller then takes the usual path, which names the culprit)."""
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    span = fastjson.top_key_span(buf, "annotations")
-    if span is None:
-        return None
-    lo, hi = span
-    try:
-        rest = orjson.loads(raw[:lo] + b"[]" + raw[hi:])
-        ds = validate_keypoint_dataset(rest, source)
-    except (orjson.JSONDecodeError, CocoFormatError):
-        return None
-    k = ds.schema.num_keypoints
-    S = fastjson.SCALAR
-    rec = fastjson.parse_records(buf, lo, hi, {"id": S, "image_id": S, "category_id": S, "iscrowd": S,
-                                               "ignore": S, "num_keypoints": S, "area": S,
-                                               "bbox": 4, "keypoints": 3 * k})
-    if rec is None:
-        return None
-    m = rec.n
-    for key in ("id", "image_id", "category_id", "bbox", "keypoints"):
-        if not rec.present(key).all():
-            return None
-    ids, ids_int = rec.ints("id")
-    img, img_int = rec.ints("image_id")
-    cat, cat_int = rec.ints("category_id")
-    crowd, crowd_int = rec.ints("iscrowd")
-    ign, ign_int = rec.ints("ignore")
-    nkp, nkp_int = rec.ints("num_keypoints")
-    has_crowd, has_ign, has_nkp, has_area = (rec.present(k_) for k_ in ("iscrowd", "ignore", "num_keypoints", "area"))
-    bbox = rec.array("bbox")
-    kps = rec.array("keypoints").reshape(m, k, 3)
-    area_v = rec.floats("area")
-    if not (ids_int and img_int and cat_int and crowd_int and ign_int and nkp_int):
-        return None
-    if (cat != ds.schema.category_id).any() or len(np.unique(ids)) != m:
-        return None
-    if (crowd[has_crowd] > 1).any() or (crowd[has_crowd] < 0).any() or (ign[has_ign] > 1).any() \
-            or (ign[has_ign] < 0).any() or (nkp[has_nkp] < 0).any():
-        return None
-    if not (np.isfinite(bbox).all() and (bbox[:, 2:] > 0).all() and np.isfinite(kps).all()
-            and np.isin(kps[..., 2], (0, 1, 2)).all() and np.isfinite(area_v).all() and (area_v >= 0).all()):
-        return None
-    box_area = bbox[:, 2] * bbox[:, 3]
-    if (~has_area & (box_area >= 2.0 ** 53)).any():   # an int * int product Python would keep exact
-        return None
-    file_ids = np.asarray([im["id"] for im in ds.images], dtype=np.int64)
-    order = np.argsort(file_ids, kind="stable")
-    image_ids = file_ids[order]
-    pos = np.searchsorted(image_ids, img)
-    if m and ((pos >= len(image_ids)).any() or (image_ids[np.minimum(pos, len(image_ids) - 1)] != img).any()):
-        return None
-    notes: dict[str, int] = {}
-    first = sorted((int(np.argmax(~flag)), rank, name) for rank, (flag, name) in
-                   enumerate(((has_area, "area_from_bbox"), (has_nkp, "num_keypoints_from_flags")))
-                   if not flag.all())
-    for _, _, name in first:                 # in the order the per-annotation pass meets them
-        notes[name] = int((~(has_area if name == "area_from_bbox" else has_nkp)).sum())
-    iscrowd = has_crowd & (crowd != 0)
-    data = ds.data
-    return GroundTruth(
-        source=str(source), keypoint_names=list(ds.schema.keypoints), category_id=ds.schema.category_id,
-        image_ids=image_ids, image_records=[ds.images[i] for i in order], image_file_index=order,
-        ann_image=pos.astype(np.int64), ann_ids=ids.copy(),
-        keypoints=kps, bbox=bbox, area=np.where(has_area, area_v, box_area),
-        iscrowd=iscrowd, num_keypoints=np.where(has_nkp, nkp, (kps[:, :, 2] > 0).sum(1)).astype(np.int64),
-        ignore_flag=(has_ign & (ign == 1)) | iscrowd, notes=notes,
-        crowd_info=data.get("crowd_info") if isinstance(data.get("crowd_info"), dict) else None,
-    )
-
-
-def sha256_beside(raw: bytes, work):
-    """(sha256 of raw, ``work()``), the hash in a thread meanwhile (hashlib and the numba
-    reader both release the GIL)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(lambda: hashlib.sha256(raw).hexdigest())
-        out = work()
-        return digest.result(), out
-
-
-def read_with_sha256(path: str | os.PathLike, fast, slow, raw: bytes | None = None):
-    """``fast(raw)`` or else ``slow(parsed JSON)``, and the file's sha256 from the same read.
-    ``raw``: the file's bytes, read already."""
-    p = Path(path)
-    raw = read_bytes(p) if raw is None else raw
-
-    def parse():
-        out = fast(raw)
-        return slow(parse_json_bytes(raw, p)) if out is None else out
-
-    digest, out = sha256_beside(raw, parse)
-    out.sha256 = digest
-    return out
-
-
 def load_ground_truth(path: str | os.PathLike) -> GroundTruth:
     """Read, validate and flatten a COCO person-keypoint ground-truth file."""
-    return read_with_sha256(path, lambda raw: _fast_ground_truth(raw, path),
-                            lambda data: ground_truth_from_dataset(validate_keypoint_dataset(data, path)))
+    with gc_paused():                        # millions of acyclic containers: no collection frees any
+        data, digest = read_json_sha256(path)
+        gt = ground_truth_from_dataset(validate_keypoint_dataset(data, path))
+    gt.sha256 = digest
+    return gt

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .assignment import linear_sum_assignment, solve_any
+from .assignment import solve_any
 from .cocoeval_engine import np_sum
 from .groundtruth import GroundTruth
 from .results import Detections
@@ -48,9 +48,9 @@ FAR = 1e300                 # sums of a few stay finite
 @njit(cache=True, nogil=True, error_model="numpy")
 def _match_people(gxy, lab, dxy, scale, p_start, d_start, correct, matched):
     """Per image, people matched to predictions on mean distance over their labelled keypoints;
-    the numpy loop of :func:`_match_people_numpy` with the same IEEE operations (np.linalg.norm's
-    sqrt of dx*dx + dy*dy, numpy's pairwise sum over K). Returns -1, or the image whose matrix
-    was infeasible."""
+    the same IEEE operations as a numpy loop (np.linalg.norm's sqrt of dx*dx + dy*dy, numpy's
+    pairwise sum over K; the tests keep that loop as a second opinion). Returns -1, or the image
+    whose matrix was infeasible."""
     k_n = gxy.shape[1]
     tmp = np.empty(k_n)
     for img in range(len(p_start) - 1):
@@ -84,19 +84,6 @@ def _match_people(gxy, lab, dxy, scale, p_start, d_start, correct, matched):
     return -1
 
 
-def _match_people_numpy(gxy, lab, dxy, scale, p_start, d_start, correct, matched):
-    """:func:`_match_people` in numpy, for more than 128 keypoints (numpy's pairwise sum
-    replayed above stops there) and as the tests' second opinion."""
-    for i in np.flatnonzero((np.diff(p_start) > 0) & (np.diff(d_start) > 0)):
-        ps, pe, ds, de = p_start[i], p_start[i + 1], d_start[i], d_start[i + 1]
-        dist = np.linalg.norm(gxy[ps:pe, None] - dxy[None, ds:de], axis=3)   # (P, D, K)
-        cost = np.where(lab[ps:pe, None], dist, 0).sum(2) / lab[ps:pe].sum(1)[:, None]
-        cost = np.nan_to_num(cost, nan=FAR, posinf=FAR)
-        rows, cols = linear_sum_assignment(cost)
-        matched[ps + rows] = True
-        correct[ps + rows] = dist[rows, cols] <= scale[ps + rows, None]
-
-
 def pck(gt: GroundTruth, dt: Detections, alpha: float = 0.2, threshold: float = 0.0) -> dict:
     if not alpha > 0:
         raise ValueError(f"PCK alpha must be > 0, got {alpha}")
@@ -117,13 +104,10 @@ def pck(gt: GroundTruth, dt: Detections, alpha: float = 0.2, threshold: float = 
     gxy = gt.keypoints[person, :, :2]
     lab = labelled[person]
     dxy = dt.keypoints[det, :, :2]
-    if k <= 128:
-        bad = _match_people(np.ascontiguousarray(gxy), np.ascontiguousarray(lab), np.ascontiguousarray(dxy),
-                            scale, p_start, d_start, correct, matched)
-        if bad >= 0:
-            raise ValueError("cost matrix is infeasible")
-    else:
-        _match_people_numpy(gxy, lab, dxy, scale, p_start, d_start, correct, matched)
+    bad = _match_people(np.ascontiguousarray(gxy), np.ascontiguousarray(lab), np.ascontiguousarray(dxy),
+                        scale, p_start, d_start, correct, matched)
+    if bad >= 0:
+        raise ValueError("cost matrix is infeasible")
     correct &= lab
 
     parts = [part_of(n) for n in gt.keypoint_names]

@@ -33,7 +33,7 @@ def write_json(path: Path, obj) -> Path:
 
 def pose(cx: float, cy: float, scale: float, k: int = 17) -> np.ndarray:
     """(k, 2) keypoints of a standing person centred at (cx, cy)."""
-    base = _POSE17 if k == 17 else np.vstack([_POSE17, _POSE17])[:k]
+    base = np.resize(_POSE17, (k, 2))           # the 17 points again and again for larger k
     return base * scale + [cx, cy]
 
 
