@@ -18,6 +18,7 @@ from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, atom
                        check_replaceable_dir, check_segmentations, dump_json, gc_paused, image_size_of, keypoint_array,
                        load_keypoint_file, write_temp)
 from .crops import cut_crops, missing_sources, replace_dir
+from .crowdindex import CROWD_INDEX_BUCKETS, bucket, crowd_indices, published
 from .overlap import components, crowd_pairs, expand_ranges
 from .regions import (area_without_mask, boxes_to_crops, clip_polygon_sets, keypoints_to_crops, polygons_area,
                       polygons_to_crops, segmentation_to_crop, union_crop_boxes)
@@ -184,22 +185,14 @@ def build_crowd(ds: ValidatedDataset, *, iou: float = 0.1, margin: float = 0,
 
 
 def _recompute_crowd_index(ds: ValidatedDataset, images: list[dict], out_anns: list[dict]) -> int:
-    """A source with a per-image ``crowdIndex`` (CrowdPose) gives each region the crowd index of
-    its own members, by the dataset's definition (the source image's value describes other
-    people too). Returns how many regions got one."""
-    if not any("crowdIndex" in im for im in ds.images):
-        return 0
-    from .crowdindex import crowd_index
-    members: dict[int, list[dict]] = {}
-    for a in out_anns:
-        if not a.get("ignore", 0):
-            members.setdefault(a["image_id"], []).append(a)
-    k = ds.schema.num_keypoints
-    for im in images:
-        people = members.get(im["id"], [])
-        kps = np.asarray([a["keypoints"] for a in people], dtype=np.float64).reshape(len(people), k, 3)
-        boxes = np.asarray([a["bbox"] for a in people], dtype=np.float64).reshape(len(people), 4)
-        im["crowdIndex"] = round(crowd_index(kps, boxes), 6)
+    """Every region gets CrowdPose's crowd index (cococrowd/crowdindex.py), whatever the source:
+    its members are averaged over, and bystanders reaching into the crop (ignored, iscrowd 1) count
+    as others, as CrowdPose counts every annotated person; a source's own value described the whole
+    image, so it is never copied. The region's file read by `cococrowd crowd-index` gives the same
+    value. Returns how many regions got one."""
+    values = crowd_indices(images, out_anns, ds.schema.num_keypoints, ds.source)
+    for im, v in zip(images, values):
+        im["crowdIndex"] = published(v)
     return len(images)
 
 
@@ -215,6 +208,8 @@ def region_counts(crowd: dict) -> dict:
         "ignored_annotations_in_regions": int(sum(a.get("ignore", 0) for a in crowd["annotations"])),
         "source_images_with_regions": len({im["source_image_id"] for im in images}),
         "regions_by_people": by_size,
+        "crowd_index_buckets": {label: sum(bucket(im["crowdIndex"]) == label for im in images if "crowdIndex" in im)
+                                for label, _, _ in CROWD_INDEX_BUCKETS},
     }
 
 

@@ -52,6 +52,7 @@ class Stats:
     summary: pd.DataFrame
     distributions: list[Distribution]
     notes: list[str] = field(default_factory=list)
+    crowd_index: tuple | None = None  # (histogram table, bucket shares, where the values came from)
 
 
 def _counts(values) -> pd.Series:
@@ -244,7 +245,23 @@ def compute_stats(*, crowd: dict | None = None, crowd_path=None, source: Validat
     dists.append(Distribution("overlaps_per_person", f"(c) Overlaps per person (box IoU \u2265 {thr:g})",
                               "other people it overlaps", "people", _counts(degrees)))
     summary = summarize(crowd, source, degrees, source_split, list(split_files))
-    return Stats(summary=summary, distributions=dists, notes=notes)
+    return Stats(summary=summary, distributions=dists, notes=notes, crowd_index=crowd_index_stats(crowd, crowd_path, summary))
+
+
+CROWD_INDEX_TITLE = "(d) CrowdPose crowd index per COCO-crowd image"
+
+
+def crowd_index_stats(crowd: dict, crowd_path, summary: pd.DataFrame) -> tuple:
+    """(d) the regions' crowd index in 0.1 bins and the share per bucket (rows of ``summary`` too)."""
+    from .crowdindex_file import bucket_shares, index_histogram, region_crowd_indices
+
+    values, origin = region_crowd_indices(crowd, str(crowd_path))
+    shares = bucket_shares(values)
+    names = {"easy": "easy, < 0.2", "medium": "medium, 0.2-0.8", "hard": "hard, >= 0.8"}
+    for label, (_, share) in shares.items():
+        summary.loc[len(summary)] = ([f"crowd index {names[label]} (% of regions)", f"{share:.2f}"]
+                                     + [""] * (len(summary.columns) - 2))
+    return index_histogram(values), shares, origin
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -267,6 +284,10 @@ def render_markdown(stats: Stats, title: str) -> str:
         table[d.items] = table[d.items].map(lambda v: f"{v:,}")
         table["share (%)"] = table["share (%)"].map(lambda v: f"{v:.2f}")
         parts += [f"## {d.title}", "", markdown_table(table), "", f"![{d.title}]({d.name}.png)", ""]
+    if stats.crowd_index is not None:
+        table, _, origin = stats.crowd_index
+        parts += [f"## {CROWD_INDEX_TITLE}", "", f"Values: {origin}; rule: docs/crowd-index.md.", "",
+                  markdown_table(table.astype(str)), "", f"![{CROWD_INDEX_TITLE}](crowd_index.png)", ""]
     return "\n".join(parts)
 
 
@@ -287,6 +308,12 @@ def write_stats(stats: Stats, out: str | os.PathLike, title: str) -> list[Path]:
                 target(f"{d.name}.csv"), index=False)
             bar_plot(d.counts, target(f"{d.name}.png"), title=d.title, xlabel=d.value, ylabel=d.items,
                      note=f"n = {int(d.counts.sum()):,}")
+        if stats.crowd_index is not None:
+            from .crowdindex_file import histogram_plot
+
+            table, shares, _ = stats.crowd_index
+            table.to_csv(target("crowd_index.csv"), index=False)
+            histogram_plot(table, shares, target("crowd_index.png"), CROWD_INDEX_TITLE)
         stats.summary.to_csv(target("summary.csv"), index=False)
         target("stats.md").write_text(render_markdown(stats, title), encoding="utf-8")
     return written

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from cococrowd.cocofile import CocoFormatError, check_inside_path, check_keypoints, load_keypoint_file
+from cococrowd.cocofile import CocoFormatError, annotation_paths, check_inside_path, check_keypoints, load_keypoint_file
+from cococrowd.crowdindex import crowd_indices, published
 from cococrowd.crowdinfo import check_whole_file, is_member, read_crowd_info, require_key
 
 FORMAT_HINT = "is this a COCO-crowd file written by `cococrowd build`? (see docs/coco-crowd-format.md)"
@@ -47,6 +48,7 @@ class CrowdImage:
     members: np.ndarray           # (P, K, 3) float64 keypoints of group members (ignore == 0)
     member_regions: tuple[Region, ...]   # one per member, same order
     ignore_regions: tuple[Region, ...]   # ignore == 1 or iscrowd == 1 annotations
+    crowd_index: float = 0.0      # CrowdPose's, by cococrowd.crowdindex (the value build writes)
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True,
     for a in ds.annotations:
         per_image[a["image_id"]].append((positions[id(a)], a))
 
+    crowd = crowd_indices(ds.images, ds.annotations, k, source, json_paths=lambda: annotation_paths(ds.data, ds.annotations))
     images = []
     for i, img in enumerate(ds.images):
         members, member_regions, ignore_regions, member_pos = [], [], [], []
@@ -167,7 +170,8 @@ def load_crowd_file(path: str | os.PathLike, *, need_sources: bool = True,
             id=img["id"], position=i, crop_path=(crops_dir / img["file_name"]) if crops_dir is not None else None,
             source_path=(sources_dir / src_name) if (sources_dir is not None and src_name) else None,
             width=int(round(img["width"])), height=int(round(img["height"])), crop_box=crop_box,
-            members=kps, member_regions=tuple(member_regions), ignore_regions=tuple(ignore_regions)))
+            members=kps, member_regions=tuple(member_regions), ignore_regions=tuple(ignore_regions),
+            crowd_index=published(crowd[i])))
     names = tuple(ds.schema.keypoints)
     return CrowdFile(source=source, keypoint_names=names, flip_permutation=flip_permutation(names),
                      images=tuple(images))

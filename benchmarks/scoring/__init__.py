@@ -6,6 +6,7 @@ one layer up.
 """
 from __future__ import annotations
 
+from . import kernel_cache  # noqa: F401 - before any kernel is defined: where numba caches them
 from .score import score_files
 
 
