@@ -45,6 +45,8 @@ def crowd_index(keypoints, boxes, *, num_keypoints=None, subjects=None, rule: st
     False). Everyone's labelled joints count as the others' N_b. 0.0 without subjects."""
     if rule not in RULES:
         raise ValueError(f"unknown crowd-index rule {rule!r}; expected one of {', '.join(RULES)}")
+    if not len(keypoints):
+        return 0.0
     kps = np.asarray(keypoints, dtype=np.float64).reshape(len(keypoints), -1, 3)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(len(kps), 4)
     labelled = kps[:, :, 2] > 0

@@ -127,3 +127,66 @@ def run_crowd_index(in_file: str | os.PathLike, *, out: str | os.PathLike | None
         for path, data in payloads:
             write_temp(stack.enter_context(atomic_output(path)), data, path)
     return t
+
+
+# ---------------------------------------------------------------- distribution (cococrowd stats)
+
+BIN = 0.1       # bin edges fall on the bucket limits 0.2 and 0.8
+LAST_BIN = 1.5  # values from here on share one bin (CrowdPose's reach 3.02)
+
+
+def region_crowd_indices(crowd: dict, source: str) -> tuple[list[float], str]:
+    """The index of every image of a COCO-crowd dict: its own ``crowdIndex`` where every image has
+    one (what `bench score` buckets), else computed by the one rule (files built before it)."""
+    images = crowd["images"]
+    if images and all("crowdIndex" in im for im in images):
+        return [float(im["crowdIndex"]) for im in images], "the file's crowdIndex"
+    person = next(c for c in crowd["categories"] if "keypoints" in c)
+    exact = crowd_indices(images, crowd["annotations"], len(person["keypoints"]), source)
+    return [published(v) for v in exact], "computed (the file has no crowdIndex)"
+
+
+def index_histogram(values) -> pd.DataFrame:
+    """Regions per 0.1-wide bin of the index (the last bin open-ended), with their bucket."""
+    v = np.asarray(values, dtype=np.float64)
+    last = int(round(LAST_BIN / BIN))
+    bins = np.minimum(np.floor(np.round(v / BIN, 6)).astype(np.int64), last)
+    counts = np.bincount(bins, minlength=last + 1)
+    lo = np.arange(last + 1) * BIN
+    return pd.DataFrame({"crowd_index_from": lo.round(1), "crowd_index_to": np.append(lo[1:], np.inf).round(1),
+                         "bucket": [bucket(x) for x in lo], "regions": counts,
+                         "share_pct": (counts / max(len(v), 1) * 100).round(2)})
+
+
+def bucket_shares(values) -> dict[str, tuple[int, float]]:
+    """label -> (images, share in %) for CrowdPose's three buckets."""
+    labels = [bucket(v) for v in values]
+    n = max(len(labels), 1)
+    return {lab: (labels.count(lab), labels.count(lab) / n * 100) for lab, _, _ in CROWD_INDEX_BUCKETS}
+
+
+def histogram_plot(table: pd.DataFrame, shares: dict, path: str | os.PathLike, title: str) -> None:
+    """Bars per bin, coloured by bucket, each bucket's share in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"easy": "#6aa84f", "medium": "#3b6ea8", "hard": "#c0504d"}
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=200, layout="constrained")
+    x = np.arange(len(table))
+    for label, (n, share) in shares.items():
+        m = (table["bucket"] == label).to_numpy()
+        ax.bar(x[m], table["regions"].to_numpy()[m], width=0.85, color=colours[label], edgecolor="0.2",
+               linewidth=0.4, label=f"{label}: {n:,} ({share:.1f}%)")
+    names = [f"{a:.1f}" for a in table["crowd_index_from"]]
+    names[-1] = f"\u2265{names[-1]}"
+    ax.set_xticks(x, names, fontsize=7, rotation=45)
+    ax.set_xlabel("crowd index (bin start; easy < 0.2 \u2264 medium < 0.8 \u2264 hard)")
+    ax.set_ylabel("images")
+    ax.set_title(title, fontsize=11)
+    ax.legend(fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})  # same data -> same bytes
+    plt.close(fig)
