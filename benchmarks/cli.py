@@ -39,6 +39,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__import__("cococrowd").__version__, prog_name="bench")
 def main():
     """Train and score crowd pose methods on COCO-crowd files.
 
@@ -60,15 +61,18 @@ def scoring_options(f):
                           "images' crowdIndex (< 0.2, 0.2-0.8, >= 0.8), printed as crowdposetools prints them."),
         click.option("--jitter", "jitter", multiple=True, metavar="LEVEL=GT,RESULTS",
                      help="Table 3: results on a jittered ground-truth variant (repeat per level, e.g. "
-                          "5=crowd_val_jitter5.json,res5.json); mapped back to the --gt crops and scored there."),
+                          "5=crowd_val_jitter5.json,res5.json); mapped back to the --gt crops and scored there (default: none)."),
         click.option("--sigmas", default=None, metavar="S1,..,SK|FILE.json",
                      help="OKS sigmas: K comma-separated numbers in the file's keypoint order, or a JSON file "
                           "name -> sigma (default: COCO-17 / CrowdPose-14 values matched by keypoint name)."),
         click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
                      help="Bootstrap resamples (over images) for the 95% confidence intervals; 0 = none."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling."),
-        click.option("--score-threshold", "count_threshold", type=float, default=0.0, show_default=True,
-                     help="Predictions with score >= this count as people (counting matrix and PCK)."),
+        click.option("--count-threshold", "count_threshold", type=float, default=0.0, show_default=True,
+                     help="Predictions with score >= this count as people (counting matrix and PCK; AP and AR "
+                          "read every prediction)."),
+        click.option("--score-threshold", "old_count_threshold", type=float, default=None, hidden=True,
+                     help="The former name of --count-threshold."),
         click.option("--count-max", "count_cap", type=click.IntRange(min=1), default=10, show_default=True,
                      help="Counts at or above this share the last row/column of the counting matrix."),
         click.option("--pck-alpha", type=click.FloatRange(min=0, min_open=True), default=0.2, show_default=True,
@@ -87,7 +91,10 @@ def gt_and_results(f):
                         help="Ground-truth COCO keypoint file (COCO-crowd, CrowdPose or plain COCO).")(f)
 
 
-def _scoring_kwargs(protocol, jitter, sigmas, bootstrap, seed, count_threshold, count_cap, pck_alpha) -> dict:
+def _scoring_kwargs(protocol, jitter, sigmas, bootstrap, seed, count_threshold, count_cap, pck_alpha,
+                    old_count_threshold=None) -> dict:
+    if old_count_threshold is not None:          # --score-threshold, kept for old scripts
+        count_threshold = old_count_threshold
     return {"protocol": protocol, "jitter": list(jitter), "sigmas": sigmas, "bootstrap": bootstrap, "seed": seed,
             "count_threshold": count_threshold, "count_cap": count_cap, "pck_alpha": pck_alpha}
 
@@ -109,13 +116,14 @@ def _scoring_kwargs(protocol, jitter, sigmas, bootstrap, seed, count_threshold, 
 @click.option("--resume", is_flag=True, help="Continue exactly from OUT/checkpoints/last.pt.")
 @click.option("--pretrained", default=None,
               help="--method ours: backbone weights 'imagenet' (torchvision, cached or downloaded), 'none', or a "
-                   "state-dict PATH; overrides model.pretrained.")
+                   "state-dict PATH (default: the config's model.pretrained).")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N; default CUDA when present "
                                               "(under torchrun each process takes cuda:LOCAL_RANK).")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override optim.epochs.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs to train (default: the config's optim.epochs).")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None,
-              help="End this invocation after N epochs (resume later with --resume).")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help="Override data.workers.")
+              help="End this invocation after N epochs (resume later with --resume; default: train to the end).")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="DataLoader worker processes (default: the config's data.workers).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on rank 0.")
 def train_command(method, config_path, gt_path, out_dir, resume, pretrained, device, epochs, stop_after,
                   workers, progress):
@@ -146,16 +154,16 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="--method oracle: config of the --codec method whose input size and targets it uses "
                    "(default: that method's defaults). --method ae --weights: the network's config.")
-@click.option("--codec", default=None,
+@click.option("--codec", type=click.Choice(learned_methods()), default=None,
               help="--method oracle: the learned method whose target codec it runs (default: ours).")
 @click.option("--weights", default=None,
               help="--method maskrcnn: 'coco' (torchvision's KeypointRCNN_ResNet50_FPN_Weights.COCO_V1 from the "
                    "torch hub cache, else downloaded; the default), a state-dict PATH, or 'none' (random). "
                    "--method ae: a checkpoint saved by the authors' pose-ae-train (e.g. checkpoint.pth.tar).")
 @click.option("--min-size", type=click.IntRange(min=32), default=None,
-              help="--method maskrcnn: shorter side the detector resizes each crop to (default 800).")
+              help="--method maskrcnn: shorter side, in pixels, the detector resizes each crop to (default 800).")
 @click.option("--max-size", type=click.IntRange(min=32), default=None,
-              help="--method maskrcnn: longest side after the resize, at most (default 1333).")
+              help="--method maskrcnn: longest side after the resize, in pixels, at most (default 1333).")
 @click.option("--box-threshold", "score_threshold", type=click.FloatRange(0, 1), default=None,
               help="--method maskrcnn: detections with a lower box score are dropped (default 0.05).")
 @click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False),
@@ -163,12 +171,13 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for results.json, run.json, scores.json and report.md.")
 @click.option("--images", type=click.Path(file_okay=False), default=None,
-              help="Crops folder, if not where the file's crowd_info.image_dir says.")
+              help="Crops folder (default: the file's crowd_info.image_dir).")
 @click.option("--flip/--no-flip", default=None, help="Flip test (default: the checkpoint's infer.flip).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="--method ours: stop threshold, a decoder step whose peak probability is below it ends the "
                    "image's people (default: the checkpoint's infer.threshold, the paper's 0.05).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per forward pass.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Images per forward pass (default: the config's infer.batch_size; maskrcnn 4).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="DataLoader worker processes.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N; default CUDA when present.")
@@ -242,7 +251,9 @@ def _echo_scores(s: dict, out_dir) -> None:
               help="Require every run to have been scored with this protocol (default: any; the report names "
                    "the protocol of every number).")
 def report_command(runs, more_runs, out_md, title, protocol):
-    """Put several scored runs side by side in the paper's table layouts, with the paper's own rows."""
+    """Put several scored runs side by side in the paper's table layouts, with the paper's own rows.
+
+    MORE_RUNS: more run folders, as for --runs (bench report --runs A B C reads all three)."""
     from benchmarks.report import write_comparison
 
     dirs = list(runs) + list(more_runs)
@@ -281,3 +292,7 @@ def analyze_command(gt_path, results_path, out_dir, images, method, sigmas, boot
     click.echo(f"false positives {b['false_positives']}/{b['detections']}  false negatives "
                f"{b['false_negatives']}/{b['people']}")
     click.echo(f"wrote {out_dir}/analysis.json and {out_dir}/analysis.md")
+
+
+if __name__ == "__main__":      # python -m benchmarks.cli ...
+    main()

@@ -188,7 +188,9 @@ def stats_cmd(crowd_path, source_path, split, coco_root, split_files, out, iou):
 def jitter_cmd(in_file, levels, more_levels, seed, source_images, no_images, out_dir, workers, quiet):
     """Jittered-box variants (the paper's Table 3): per level, each side of every crop box moves by a
     seeded uniform integer offset in [-px, px], clipped to the source image, and the crop is cut again;
-    people keep their ids and `base_crop_box` keeps the unjittered box."""
+    people keep their ids and `base_crop_box` keeps the unjittered box.
+
+    PX: more jitter levels in pixels, as for --px (--px 0 5 10 15 reads all four)."""
     from .jitter import run_jitter
 
     for lvl in run_jitter(in_file, list(levels) + list(more_levels), seed=seed, source_images=source_images,
