@@ -27,7 +27,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .cocofile import CocoFormatError, keypoint_array
+from .cocofile import keypoint_array
+from .crowdinfo import is_member
 
 RULES = ("crowdpose", "paper")
 DEFAULT_RULE = "crowdpose"
@@ -80,47 +81,19 @@ def bucket(value: float) -> str:
     raise ValueError(f"crowd index {value!r} is in no bucket")
 
 
-def _num_keypoints(anns: list, labelled: np.ndarray, source: str, json_paths: Callable[[], list[str]]) -> np.ndarray:
-    """Each annotation's own ``num_keypoints`` (labelled joints where absent), checked."""
-    out = labelled.copy()
-    bad = None
-    for n, a in enumerate(anns):
-        if "num_keypoints" in a:
-            v = a["num_keypoints"]
-            if type(v) is not int or v < 0:
-                bad = (n, v)
-                break
-            out[n] = v
-    if bad is not None:
-        n, v = bad
-        raise CocoFormatError(source, f"{json_paths()[n]}.num_keypoints", f"must be an integer >= 0, got {v!r}")
-    return out
-
-
-def _subjects(anns: list, source: str, json_paths: Callable[[], list[str]]) -> np.ndarray:
-    """Who may be averaged over: neither an ``iscrowd`` region nor an ``ignore``d annotation."""
-    out = np.ones(len(anns), dtype=bool)
-    for n, a in enumerate(anns):
-        ignore = a.get("ignore", 0)
-        if type(ignore) is not int or ignore not in (0, 1):
-            raise CocoFormatError(source, f"{json_paths()[n]}.ignore", f"must be 0 or 1, got {ignore!r}")
-        out[n] = not (a.get("iscrowd", 0) or ignore)
-    return out
-
-
 def crowd_indices(images: Sequence[dict], annotations: Sequence[dict], k: int, source: str, *,
                   rule: str = DEFAULT_RULE, json_paths: Callable[[], list[str]] | None = None) -> list[float]:
     """The exact index of every image (in order) from its person annotations (``image_id``,
-    ``bbox``, ``keypoints``, optional ``num_keypoints`` / ``iscrowd`` / ``ignore``), boxes already
-    validated. A bad keypoint, ``num_keypoints`` or ``ignore`` is a :class:`CocoFormatError`
-    naming ``source`` and, through ``json_paths()``, the annotation."""
+    ``bbox``, ``keypoints``, optional ``num_keypoints`` / ``iscrowd`` / ``ignore``), their fields
+    already checked (cocofile's loader, crowdinfo.check_crowd_fields). A bad keypoint is a
+    :class:`CocoFormatError` naming ``source`` and, through ``json_paths()``, the annotation."""
     anns = list(annotations)
     if json_paths is None:
         json_paths = lambda: [f"annotations[{n}]" for n in range(len(anns))]  # noqa: E731
     kps = keypoint_array(anns, k, source, json_paths).astype(np.float64) if anns else np.zeros((0, k, 3))
     labelled = (kps[:, :, 2] > 0).sum(axis=1)
-    nk = _num_keypoints(anns, labelled, source, json_paths)
-    subj = _subjects(anns, source, json_paths)
+    nk = np.array([a.get("num_keypoints", n) for a, n in zip(anns, labelled.tolist())], dtype=np.int64)
+    subj = np.array([is_member(a) for a in anns], dtype=bool)  # iscrowd / ignored: others only
     boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(len(anns), 4)
     position = {im["id"]: n for n, im in enumerate(images)}
     img = np.fromiter((position[a["image_id"]] for a in anns), dtype=np.int64, count=len(anns))

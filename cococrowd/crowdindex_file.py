@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cocofile import CocoFormatError, ValidatedDataset, annotation_paths, atomic_output, dump_json, \
+from .cocofile import ValidatedDataset, annotation_paths, atomic_output, dump_json, \
     load_keypoint_file, write_temp
+from .crowdinfo import check_crowd_fields
 from .crowdindex import AGREE_WITHIN, CROWD_INDEX_BUCKETS, DEFAULT_RULE, bucket, crowd_indices, published
 
 COLUMNS = ["image_id", "num_people", "crowd_index", "crowd_index_exact", "bucket", "file_crowdIndex", "difference"]
@@ -35,17 +35,6 @@ class IndexTable:
         return self.table[self.table["file_crowdIndex"].notna()]
 
 
-def file_values(ds: ValidatedDataset) -> list[float | None]:
-    """Each image's own ``crowdIndex`` (None where it has none), checked."""
-    out = []
-    for i, im in enumerate(ds.images):
-        v = im.get("crowdIndex")
-        if v is not None and (type(v) not in (int, float) or not math.isfinite(v) or v < 0):
-            raise CocoFormatError(ds.source, f"images[{i}].crowdIndex", f"must be a finite number >= 0, got {v!r}")
-        out.append(v)
-    return out
-
-
 def index_table(ds: ValidatedDataset, rule: str = DEFAULT_RULE) -> IndexTable:
     exact = crowd_indices(ds.images, ds.annotations, ds.schema.num_keypoints, ds.source, rule=rule,
                           json_paths=lambda: annotation_paths(ds.data, ds.annotations))
@@ -53,7 +42,7 @@ def index_table(ds: ValidatedDataset, rule: str = DEFAULT_RULE) -> IndexTable:
     for a in ds.annotations:
         if not (a.get("iscrowd", 0) or a.get("ignore", 0)):
             people[ds.image_index[a["image_id"]]] += 1
-    own = file_values(ds)
+    own = [im.get("crowdIndex") for im in ds.images]  # checked by check_crowd_fields
     rounded = [published(v) for v in exact]
     table = pd.DataFrame({
         "image_id": [im["id"] for im in ds.images], "num_people": people, "crowd_index": rounded,
@@ -115,6 +104,7 @@ def run_crowd_index(in_file: str | os.PathLike, *, out: str | os.PathLike | None
         if path is not None and Path(path).is_dir():
             raise FileExistsError(f"{path}: is a folder, but a file is to be written there")
     ds = load_keypoint_file(in_file)
+    check_crowd_fields(ds)  # ignore, num_keypoints, crowdIndex: the one rule of each field
     t = index_table(ds, rule)
     payloads = []  # everything encoded before any output is opened: a bad value leaves nothing
     if out is not None:

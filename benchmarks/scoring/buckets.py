@@ -11,13 +11,12 @@ import math
 import numpy as np
 
 from cococrowd.cocofile import CocoFormatError
+from cococrowd.crowdindex import CROWD_INDEX_BUCKETS  # CrowdPose's limits have one owner
 
 from .groundtruth import GroundTruth
 
 # (label, lowest, highest) people in the image, inclusive
 PEOPLE_BUCKETS = (("2", 2, 2), ("3", 3, 3), ("4", 4, 4), ("5", 5, 5), (">=6", 6, math.inf))
-# CrowdPose: easy < 0.2 <= medium < 0.8 <= hard; (label, low inclusive, high exclusive)
-CROWD_INDEX_BUCKETS = (("easy", 0.0, 0.2), ("medium", 0.2, 0.8), ("hard", 0.8, math.inf))
 
 
 def people_per_image(gt: GroundTruth) -> tuple[np.ndarray, str]:
