@@ -216,9 +216,7 @@ def run_command(method, checkpoint_path, config_path, codec, weights, min_size, 
 def score_command(gt_path, results_path, out_dir, method, **scoring):
     """Score a keypoint results file: AP/AR, AP per people count, jitter, counting, PCK, CIs."""
     from benchmarks.evaluate import score_and_report
-    from benchmarks.scoring.allocator import release_large_blocks_promptly
 
-    release_large_blocks_promptly()
     s = score_and_report(gt_path, results_path, out_dir, method=method, **_scoring_kwargs(**scoring))
     _echo_scores(s, out_dir)
 

@@ -24,8 +24,6 @@ method writes them), then on the same files:
     a warm-up on a 4-image set in the same process (every import, numba's functions
     and matplotlib's fonts already resident while the data is scored, which a real
     run never has: it draws its plots after the scoring arrays are freed).
-    The bench tools get `bench score`'s allocator setting
-    (benchmarks.scoring.allocator).
 
 and prints the three target ratios (Table 1 / hotcoco <= 1.5; whole / pycocotools
 <= 0.25; fresh-process peak memory / pycocotools <= 1), then how time and memory grow from
@@ -239,10 +237,6 @@ def worker(tool: str, gt_path: str, res_path: str, out_dir: str, bootstrap: int,
     """One tool in this fresh process (after a warm-up on the tiny set unless warm_gt is "-"),
     timed; prints JSON."""
     fn = TOOLS[tool]
-    if tool.startswith("bench"):
-        from benchmarks.scoring.allocator import release_large_blocks_promptly
-
-        release_large_blocks_promptly()               # as `bench score` does
     if warm_gt != "-":
         fn(warm_gt, warm_res, out_dir + "_warm", 10)
     t0 = time.perf_counter()

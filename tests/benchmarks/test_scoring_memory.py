@@ -2,9 +2,7 @@
 
 - the PCK matching's assignment (:mod:`benchmarks.scoring.assignment`) is scipy's
   ``linear_sum_assignment``, pair for pair, ties and rectangles included, without
-  importing ``scipy.optimize`` (about 35 MB resident);
-- the allocator setting of `bench score` (:mod:`benchmarks.scoring.allocator`) returns
-  freed large arrays to the system, where glibc's moving threshold keeps them resident.
+  importing ``scipy.optimize`` (about 35 MB resident).
 """
 from __future__ import annotations
 
@@ -130,31 +128,3 @@ def test_scoring_a_file_does_not_import_scipy_optimize(tmp_path):
         print(sorted(m for m in sys.modules if m.startswith("scipy.optimize")))
     """)
     assert out == "[]"
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator, /proc")
-def test_bench_scores_allocator_setting_returns_freed_large_arrays():
-    # glibc: after a 16 MB block is freed, blocks up to 16 MB come from the heap, and a few small
-    # objects allocated after them keep their pages resident once they are freed
-    probe = """
-        import sys
-        {setting}
-        def rss():
-            for line in open("/proc/self/status"):
-                if line.startswith("VmRSS"):
-                    return int(line.split()[1])
-        big = bytearray(16 << 20); del big
-        before = rss()
-        blocks = [bytearray(4 << 20) for _ in range(4)]
-        pins = [bytearray(64) for _ in range(1000)]
-        del blocks
-        print(rss() - before)
-    """
-    if _run("import ctypes; print(hasattr(ctypes.CDLL(None), 'gnu_get_libc_version'))") != "True":
-        pytest.skip("not glibc")
-    kept_default = int(_run(probe.format(setting="")))
-    kept_set = int(_run(probe.format(setting=(
-        "from benchmarks.scoring.allocator import release_large_blocks_promptly\n"
-        "        assert release_large_blocks_promptly()"))))
-    assert kept_default >= 12 * 1024          # KB: most of the 16 MB stays resident by default
-    assert kept_set <= 2 * 1024               # all of it is returned with the setting
