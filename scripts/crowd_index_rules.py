@@ -3,6 +3,8 @@
   python scripts/crowd_index_rules.py rules crowdpose_val.json
       every rule tried against CrowdPose's published ``crowdIndex``: share of images within 0.01,
       overall and by people in the image (annotations with iscrowd 0);
+  python scripts/crowd_index_rules.py figure crowdpose_val.json docs/crowd_index_agreement.png
+      the README's figure: the shipped rules' agreement by people in the image;
   python scripts/crowd_index_rules.py regions FILE...
       for COCO keypoint files (e.g. a synthetic world, the real samples): build COCO-crowd in
       memory and compare the shipped region rule (bystanders reaching into the crop count as
@@ -99,15 +101,51 @@ def rules_table(path: str) -> str:
                 assert np.allclose(again, exact), "variant(min_nk=4) is not the shipped rule"
         else:
             exact = np.array([variant(per_image[im["id"]], **settings) for im in ds.images])
-        ok = np.abs(exact - published_values) <= 0.01 + 1e-9
-        equal = np.array([published(v) for v in exact]) == published_values
+        rounded = np.array([published(v) for v in exact])  # as files carry it, as `crowd-index` compares
+        ok = np.abs(rounded - published_values) <= 0.01 + 1e-9
+        equal = rounded == published_values
         cells = [f"{ok[m].mean() * 100:.0f}%" for _, m in groups]
         lines.append(f"| {name} | {ok.sum():,} ({ok.mean() * 100:.1f}%) | {equal.sum():,} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def figure(path: str, png: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cococrowd.cocofile import atomic_output
+
+    ds = load_keypoint_file(path)
+    pub = np.array([im["crowdIndex"] for im in ds.images])
+    people = np.zeros(len(ds.images), dtype=np.int64)
+    for a in ds.annotations:
+        people[ds.image_index[a["image_id"]]] += not a.get("iscrowd", 0)
+    groups = [(str(n), people == n) for n in range(1, 9)] + [("\u22659", people >= 9)]
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=200, layout="constrained")
+    x = np.arange(len(groups))
+    for shift, (rule, colour, name) in zip((-0.2, 0.2), (("paper", "#c0504d", "the paper's formula"),
+                                                        ("crowdpose", "#3b6ea8", "cococrowd's rule"))):
+        got = np.array([published(v) for v in crowd_indices(ds.images, ds.annotations, ds.schema.num_keypoints,
+                                                             ds.source, rule=rule)])
+        ok = np.abs(got - pub) <= 0.01 + 1e-9
+        ax.bar(x + shift, [ok[m].mean() * 100 for _, m in groups], width=0.4, color=colour,
+               label=f"{name}: {ok.mean() * 100:.1f}% of {len(ok):,}")
+    ax.set_xticks(x, [f"{g}\n({int(m.sum())})" for g, m in groups], fontsize=8)
+    ax.set_xlabel("people in the image (images)")
+    ax.set_ylabel("images within 0.01 of CrowdPose's (%)")
+    ax.set_title("Crowd index vs CrowdPose's published values (crowdpose_val.json)", fontsize=10)
+    ax.set_ylim(0, 122)
+    ax.legend(fontsize=8, frameon=False, loc="upper center", ncol=2)
+    ax.spines[["top", "right"]].set_visible(False)
+    with atomic_output(png) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
 def regions_table(paths: list[str]) -> str:
-    lines = ["| source | regions | with bystanders' joints in a member's box | mean index: bystanders too | "
+    lines = ["| source | regions | index differs | mean index: bystanders too | "
              "mean index: members only | bucket changes |", "|---|---|---|---|---|---|"]
     for path in paths:
         ds = load_keypoint_file(path)
@@ -129,9 +167,15 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="what", required=True)
     r = sub.add_parser("rules", help="every rule against CrowdPose's published values")
     r.add_argument("file", help="crowdpose_val.json (or any file whose images carry crowdIndex)")
+    f = sub.add_parser("figure", help="the README's agreement figure")
+    f.add_argument("file", help="crowdpose_val.json")
+    f.add_argument("png", help="where to write the PNG")
     g = sub.add_parser("regions", help="COCO-crowd regions: bystanders too vs members only")
     g.add_argument("files", nargs="+", help="COCO keypoint files to build COCO-crowd from in memory")
     args = p.parse_args(argv)
+    if args.what == "figure":
+        figure(args.file, args.png)
+        return 0
     print(rules_table(args.file) if args.what == "rules" else regions_table(args.files))
     return 0
 
