@@ -172,4 +172,7 @@ def load_inputs(gt_path, results_path, sigmas: str | None = None
     does, in its order of errors: the ground truth, the sigmas, then the results."""
     gt = load_ground_truth(gt_path)
     sig, sig_source = resolve_sigmas(gt.keypoint_names, sigmas, gt.source)
-    return gt, load_results(results_path, gt), sig, sig_source
+    dt = load_results(results_path, gt)
+    from .coverage import warn_coverage
+    warn_coverage(gt, dt)   # results that look scored against the wrong file: one warning line each
+    return gt, dt, sig, sig_source
