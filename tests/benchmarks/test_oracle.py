@@ -59,7 +59,7 @@ def test_oracle_from_the_cli_ends_in_the_usual_report(crowd_file, tmp_path):
     assert "oracle: AP 1.000" in result.output
     for name in ("results.json", "run.json", "scores.json", "report.md"):
         assert (out / name).is_file(), name
-    assert json.loads((out / "run.json").read_text())["radius"] == 0.75
+    assert json.loads((out / "run.json").read_text())["radius"] == 3.0
 
 
 @pytest.mark.parametrize("args, message", [
