@@ -175,6 +175,10 @@ def fetch(url: str, dest: Path, *, size: int | None, md5: str | None, retries: i
                                     "is the base URL right? Nothing was kept.")
             try:
                 _copy(resp, part, offset, expected, progress, dest.name)
+            except _TooLong:
+                part.unlink(missing_ok=True)
+                raise DownloadError(f"{url}: the server sent more than the {expected} bytes expected; "
+                                    "is the base URL right? Nothing was kept.") from None
             except (http.client.IncompleteRead, ConnectionError, socket.timeout, OSError) as err:
                 failures += 1
                 if failures > retries:
@@ -206,14 +210,28 @@ def _open_checked(opener, url: str, offset: int) -> http.client.HTTPResponse:
         raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from err
 
 
+class _TooLong(Exception):
+    """The server sent more bytes than the file's expected size."""
+
+
 def _copy(resp, part: Path, offset: int, total: int | None, progress: bool, label: str) -> None:
+    """Append the response to ``part``; with ``total`` known, reading stops there (the ``.part``
+    never grows past it) and a byte more from the server is :class:`_TooLong`."""
     mode = "ab" if offset else "wb"
     with open(part, mode) as out, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
                                        unit_divisor=1024, desc=label, disable=not progress or None,
                                        leave=False) as bar:
-        while block := resp.read(CHUNK):
+        left = None if total is None else total - offset
+        while left is None or left > 0:
+            block = resp.read(CHUNK if left is None else min(CHUNK, left))
+            if not block:
+                return
             out.write(block)
             bar.update(len(block))
+            if left is not None:
+                left -= len(block)
+        if resp.read(1):
+            raise _TooLong
 
 
 def _verify(part: Path, url: str, size: int | None, md5: str | None) -> None:
@@ -240,6 +258,22 @@ def _members(zf: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInfo]:
     return infos
 
 
+# What an archive may unpack: the members taken from it (as their headers declare: zipfile stops
+# reading a member there, and its CRC check refuses a lie) at most UNPACK_RATIO x the archive's
+# size, and never under UNPACK_FLOOR. COCO's archives unpack to about their size (JPEGs) or a few
+# times it (JSON); a zip bomb to hundreds of times.
+UNPACK_RATIO = 16
+UNPACK_FLOOR = 64 * 2 ** 20
+
+
+def _check_unpacked_size(archive: Path, infos: list[zipfile.ZipInfo]) -> None:
+    cap = max(UNPACK_RATIO * archive.stat().st_size, UNPACK_FLOOR)
+    total = sum(i.file_size for i in infos)
+    if total > cap:
+        raise DownloadError(f"{archive}: would unpack {total} bytes, more than the {cap} allowed "
+                            f"({UNPACK_RATIO} x the archive's size); refusing (not a COCO archive?)")
+
+
 def _open_zip(archive: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(archive)
@@ -255,6 +289,7 @@ def unpack_annotations(archive: Path, root: Path, split: str) -> Path:
         names = {i.filename for i in _members(zf, archive)}
         if member not in names:
             raise DownloadError(f"{archive}: has no {member}; is it the right archive for {split}?")
+        _check_unpacked_size(archive, [zf.getinfo(member)])
         # unpack beside the archive; the annotations folder appears only with a whole file in it
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=root)
         try:
@@ -277,6 +312,7 @@ def unpack_images(archive: Path, root: Path, split: str, progress: bool = True) 
         infos = [i for i in _members(zf, archive) if PurePosixPath(i.filename).parts[:1] == (split,)]
         if not infos:
             raise DownloadError(f"{archive}: has no {split}/ folder; is it the right archive?")
+        _check_unpacked_size(archive, infos)
         tmp = Path(tempfile.mkdtemp(prefix=f".{split}.", suffix=".part", dir=root))
         try:
             for info in tqdm(infos, desc=f"unpack {archive.name}", unit="file", disable=not progress or None,

@@ -363,3 +363,62 @@ def test_published_catalogue_covers_every_split():
             a = download.ARCHIVES[name]
             assert a.name == name and a.size > 0 and len(a.md5) == 32
         assert ann.startswith("annotations_trainval") and img == f"{split}.zip"
+
+
+# ---------------------------------------------------------------- caps (issue 19, item 3)
+
+class _Endless(_Server):
+    """Sends ``extra`` bytes past the file, with no Content-Length (reads until the close)."""
+
+    def __init__(self, files, extra: int):
+        super().__init__(files)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"   # no Content-Length: the body ends at the close
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.requests.append((self.path, self.headers.get("Range")))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(server.files[self.path] + b"\0" * extra)
+
+        self.httpd.RequestHandlerClass = Handler
+
+
+def test_download_stops_at_the_published_size(tmp_path, monkeypatch):
+    sizes = []
+    real_copy = download._copy
+
+    def copy(resp, part, *a, **k):
+        try:
+            real_copy(resp, part, *a, **k)
+        finally:
+            sizes.append(part.stat().st_size)
+    monkeypatch.setattr(download, "_copy", copy)
+    with _Endless(_files(), extra=5 * download.CHUNK) as srv:
+        with pytest.raises(DownloadError, match=f"sent more than the {len(ANN_ZIP)} bytes expected"):
+            download_split("val2014", tmp_path, base_url=srv.url, archives=_catalogue(), log=_quiet, progress=False)
+    assert sizes == [len(ANN_ZIP)]          # the .part never grew past the published size
+    assert _listing(tmp_path) == []
+
+
+def test_archive_that_would_unpack_past_the_cap_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "UNPACK_FLOOR", 2 ** 20)
+    bomb = _zip({"annotations/person_keypoints_val2014.json": b" " * (8 * 2 ** 20)})   # ~8 KB zipped
+    assert len(bomb) * download.UNPACK_RATIO < 8 * 2 ** 20
+    cat = {"annotations_trainval2014.zip": Archive("annotations/annotations_trainval2014.zip", None, None)}
+    with _Server(_files(ann=bomb)) as srv:
+        with pytest.raises(DownloadError, match="would unpack 8388608 bytes, more than the"):
+            download_split("val2014", tmp_path, base_url=srv.url, archives=cat, log=_quiet, progress=False)
+    assert _listing(tmp_path) == []       # the archive (ours) and any partial JSON are gone
+    # the images archive too
+    root = tmp_path / "img"
+    root.mkdir()
+    (root / "val2014.zip").write_bytes(_zip({"val2014/a.jpg": b"\0" * (8 * 2 ** 20)}))
+    with pytest.raises(DownloadError, match="would unpack"):
+        download.unpack_images(root / "val2014.zip", root, "val2014", progress=False)
+    assert _listing(root) == ["val2014.zip"]
