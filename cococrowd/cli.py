@@ -155,8 +155,9 @@ def split(in_file, fraction, seed, names, out_dir):
               help="IoU threshold when building in memory (default 0.1); with --crowd, the file's own threshold.")
 def stats_cmd(crowd_path, source_path, split, coco_root, split_files, out, iou):
     """Distributions of the paper's Figure 3 -- (a) people per source image, (b) people per
-    COCO-crowd image, (c) overlaps per person -- as tables, CSVs and PNG plots, and a summary
-    beside the paper's published counts. Builds in memory when no --crowd file is given."""
+    COCO-crowd image, (c) overlaps per person -- and (d) CrowdPose's crowd index per region, as
+    tables, CSVs and PNG plots, and a summary beside the paper's published counts (with the share
+    of easy / medium / hard regions). Builds in memory when no --crowd file is given."""
     from .stats import markdown_table, run_stats
 
     result, written = run_stats(crowd_path=crowd_path, source_path=source_path, split=split, coco_root=coco_root,
