@@ -3,8 +3,8 @@
 The paper defines an image's index as the mean over its people of N_b / N_a: N_a a person's
 labelled joints, N_b the labelled joints of the *other* people inside that person's box.
 CrowdPose never published its code; the rule below reproduces every published value of
-``crowdpose_val.json`` (2,000 of 2,000 images equal once rounded to 2 decimals as numpy rounds), where the
-paper's formula as written matches 76% (see docs/crowd-index.md):
+``crowdpose_val.json`` (2,000 of 2,000 images equal once rounded to 2 decimals as numpy rounds),
+where the paper's formula as written matches 76.6% within 0.01 (docs/crowd-index.md):
 
 - **subjects** (the people averaged over): annotations with ``iscrowd`` 0 (and ``ignore`` 0 where
   the field exists) whose ``num_keypoints`` is at least 4 -- the file's own field (CrowdPose's
@@ -32,7 +32,7 @@ from .crowdinfo import is_member
 
 RULES = ("crowdpose", "paper")
 DEFAULT_RULE = "crowdpose"
-MIN_NUM_KEYPOINTS = 4  # CrowdPose's subjects; found on crowdpose_val.json (3 or 5 match 93% / 88%)
+MIN_NUM_KEYPOINTS = 4  # CrowdPose's subjects; found on crowdpose_val.json (3 or 5: 92.7% / 87.7%)
 DECIMALS = 2           # CrowdPose publishes two decimals
 # CrowdPose: easy < 0.2 <= medium < 0.8 <= hard; (label, low inclusive, high exclusive)
 CROWD_INDEX_BUCKETS = (("easy", 0.0, 0.2), ("medium", 0.2, 0.8), ("hard", 0.8, math.inf))
