@@ -1,15 +1,18 @@
 """Issue 9: property-based fuzzing of every reader. Valid COCO and COCO-crowd files are mutated
-(types, values, missing keys, truncation, nesting, encodings) and fed to build, split, jitter and
-stats through the CLI: each case succeeds, or ends in exactly one `error:` line with exit 2 and
+(types, values, missing keys, truncation, nesting, encodings) and fed to build, split, jitter,
+stats, show, `bench score` and `bench analyze` through the CLI: each case succeeds, or ends in exactly one `error:` line with exit 2 and
 no output left behind, never a traceback.
 
 COCOCROWD_FUZZ_EXAMPLES sets the number of cases (CI: 60); COCOCROWD_FUZZ_LOG names a file that
-receives one line per case (command, outcome) for a long sweep's figures."""
+receives one line per case (command, outcome) for a long sweep's figures; with it set, a case that
+is neither a success nor one error line is logged as "other" and the sweep goes on."""
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,24 +25,29 @@ from cococrowd.build import run_build
 from cococrowd.cli import main
 from tinycoco import random_world, write_world
 
-EXAMPLES = int(os.environ.get("COCOCROWD_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("COCOCROWD_FUZZ_EXAMPLES", "20"))   # per reader
 LOG = os.environ.get("COCOCROWD_FUZZ_LOG")
 
 
-def _bases() -> tuple[dict, dict]:
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        coco = random_world(seed=7, n_images=6, max_people=5)
-        coco["annotations"][0]["iscrowd"] = 1
-        coco["annotations"][0]["segmentation"] = {"size": [120, 160], "counts": [100, 50, 160 * 120 - 150]}
-        write_world(tmp / "c", coco, with_images=False)
-        run_build(split="train2014", coco_root=tmp / "c", out=tmp / "o", no_images=True, progress=False)
-        crowd = json.loads((tmp / "o" / "annotations" / "crowd_train2014.json").read_text())
+WORLD = Path(tempfile.mkdtemp(prefix="cococrowd-fuzz-"))   # source images for `show`, kept for the session
+atexit.register(shutil.rmtree, WORLD, ignore_errors=True)
+
+
+def _bases() -> tuple[dict, dict, bytes]:
+    coco = random_world(seed=7, n_images=6, max_people=5)
+    coco["annotations"][0]["iscrowd"] = 1
+    coco["annotations"][0]["segmentation"] = {"size": [120, 160], "counts": [100, 50, 160 * 120 - 150]}
+    write_world(WORLD / "c", coco, with_images=True)
+    run_build(split="train2014", coco_root=WORLD / "c", out=WORLD / "o", no_images=True, progress=False)
+    crowd = json.loads((WORLD / "o" / "annotations" / "crowd_train2014.json").read_text())
     assert crowd["images"] and crowd["annotations"]
-    return coco, crowd
+    results = [{"image_id": a["image_id"], "category_id": a["category_id"], "keypoints": a["keypoints"],
+                "score": 0.9} for a in crowd["annotations"] if not a["ignore"]]
+    return coco, crowd, json.dumps(results).encode()
 
 
-COCO, CROWD = _bases()
+COCO, CROWD, RESULTS = _bases()
+READERS = ("build", "split", "jitter", "stats", "show", "score", "analyze")
 
 json_leaf = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2 ** 70), max_value=2 ** 70),
@@ -73,8 +81,8 @@ def _get(doc, path):
 
 
 @st.composite
-def mutated_file(draw):
-    kind = draw(st.sampled_from(["coco", "crowd"]))
+def mutated_file(draw, kinds=("coco", "crowd")):
+    kind = draw(st.sampled_from(kinds))
     doc = copy.deepcopy(COCO if kind == "coco" else CROWD)
     ops = []
     for _ in range(draw(st.integers(1, 3))):
@@ -118,40 +126,68 @@ def mutated_file(draw):
     return kind, raw, ops, enc
 
 
-def _command(kind, which, path: Path, out: Path) -> list[str]:
-    if kind == "coco":
-        if which == 0:
-            return ["build", "--annotations", str(path), "--split", "train2014", "--out", str(out), "--no-images", "--quiet"]
-        return ["stats", "--source", str(path), "--out", str(out)]
-    return [["split", "--in", str(path), "--out-dir", str(out)],
-            ["jitter", "--in", str(path), "--px", "3", "--no-images", "--out-dir", str(out), "--quiet"],
-            ["stats", "--crowd", str(path), "--out", str(out)]][which % 3]
+def _command(reader: str, path: Path, out: Path) -> list[str]:
+    """``reader``'s command line; build and stats read the COCO source, the others COCO-crowd."""
+    res = str(path.parent / "results.json")
+    return {"build": ["build", "--annotations", str(path), "--split", "train2014", "--out", str(out), "--no-images",
+                      "--quiet"],
+            "split": ["split", "--in", str(path), "--out-dir", str(out)],
+            "jitter": ["jitter", "--in", str(path), "--px", "3", "--no-images", "--out-dir", str(out), "--quiet"],
+            "stats": ["stats", "--source" if path.name.startswith("person") else "--crowd", str(path), "--out", str(out)],
+            "show": ["show", "--crowd", str(path), "--ids", "1", "--out", str(out)],
+            "score": ["score", "--gt", str(path), "--results", res, "--out", str(out), "--bootstrap", "0"],
+            "analyze": ["analyze", "--gt", str(path), "--results", res, "--out", str(out), "--bootstrap", "0",
+                        "--gallery", "0"]}[reader]
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=LOG is None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
-@given(case=mutated_file(), which=st.integers(0, 2))
-def test_every_reader_succeeds_or_fails_in_one_line(case, which):
+def run_case(case, reader: str) -> tuple[str, str]:
+    """(outcome, last line): "ok", "error" (one `error:` line, exit 2, nothing written), or "other"
+    with what went wrong."""
+    from benchmarks.cli import main as bench
+
     kind, raw, ops, enc = case
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         path = tmp / "in" / ("person_keypoints_x.json" if kind == "coco" else "crowd_x.json")
         path.parent.mkdir()
         path.write_bytes(raw)
+        (path.parent / "results.json").write_bytes(RESULTS)
         out = tmp / "out"
-        args = _command(kind, which, path, out)
-        res = CliRunner().invoke(main, args)
+        args = _command(reader, path, out)
+        res = CliRunner().invoke(bench if reader in ("score", "analyze") else main, args)
         lines = res.output.strip().splitlines()
-        outcome = "ok" if res.exit_code == 0 else "error" if res.exit_code == 2 else f"exit {res.exit_code}"
-        if LOG:
-            with open(LOG, "a") as f:
-                f.write(json.dumps({"command": args[0], "kind": kind, "enc": enc, "outcome": outcome,
-                                    "line": lines[-1][:200] if lines else "", "ops": [o for o, _ in ops]}) + "\n")
-        assert res.exit_code in (0, 2), (args[0], ops, enc, res.output[-2000:], repr(res.exception))
-        assert "Traceback" not in res.output
-        if res.exit_code == 2:
-            errors = [ln for ln in lines if not ln.startswith("warning: ")]
-            assert len(errors) == 1 and errors[0].startswith("error: "), res.output
-            left = [p for p in out.rglob("*") if p.is_file() or p.name.startswith(".")] if out.exists() else []
-            left += [p for p in path.parent.iterdir() if p != path]  # nothing written beside the input
-            assert left == [], (errors[0], left)
+        last = lines[-1][:200] if lines else ""
+        if res.exit_code == 0:
+            return "ok", last
+        errors = [ln for ln in lines if not ln.startswith("warning: ")]
+        if res.exit_code != 2 or "Traceback" in res.output or len(errors) != 1 or not errors[0].startswith("error: "):
+            return "other", f"exit {res.exit_code}: {res.output[-300:]!r} {res.exception!r}"
+        left = [p for p in out.rglob("*") if p.is_file() or p.name.startswith(".")] if out.exists() else []
+        left += [p for p in path.parent.iterdir() if p.name not in (path.name, "results.json")]
+        if left:
+            return "other", f"{errors[0]} but left {left}"
+        return "error", errors[0][:200]
+
+
+KINDS = {"build": ("coco",), "stats": ("coco", "crowd")}   # the others read COCO-crowd files
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_every_reader_succeeds_or_fails_in_one_line(reader):
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=LOG is None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                     HealthCheck.large_base_example])
+    @given(case=mutated_file(KINDS.get(reader, ("crowd",))))
+    def one(case):
+        _check(case, reader)
+    one()
+
+
+def _check(case, reader):
+    outcome, line = run_case(case, reader)
+    if LOG:
+        with open(LOG, "a") as f:
+            f.write(json.dumps({"command": reader, "kind": case[0], "enc": case[3], "outcome": outcome,
+                                "line": line, "ops": [o for o, _ in case[2]]}) + "\n")
+        return
+    assert outcome in ("ok", "error"), (reader, case[2], case[3], line)
