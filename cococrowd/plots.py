@@ -33,6 +33,8 @@ def bar_plot(counts: pd.Series, path: str | os.PathLike, *, title: str, xlabel: 
     """Bars with their counts printed on top; log y axis where the tail
     would otherwise vanish. ``counts`` is indexed by integer value."""
     bars = fold_tail(counts)
+    if not len(bars):  # nothing to count (a file without annotations): an empty plot, not NaN limits
+        note = "no data" if note is None else f"{note}; no data"
     log = len(bars) > 1 and bars.max() / max(bars[bars > 0].min(), 1) >= LOG_RATIO
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=200, layout="constrained")
     positions = range(len(bars))
@@ -51,7 +53,7 @@ def bar_plot(counts: pd.Series, path: str | os.PathLike, *, title: str, xlabel: 
             if v == 0:
                 ax.text(x, 0.6, "0", ha="center", va="bottom", fontsize=5.5 if len(bars) > 12 else 7)
     else:
-        ax.set_ylim(0, bars.max() * 1.15 if bars.max() else 1)
+        ax.set_ylim(0, bars.max() * 1.15 if len(bars) and bars.max() else 1)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: whole ticks only
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.spines[["top", "right"]].set_visible(False)
