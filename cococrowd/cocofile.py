@@ -65,8 +65,11 @@ def _parse(raw: bytes, path: Path) -> Any:
     except orjson.JSONDecodeError as fast_err:
         if str(fast_err).startswith("depth limit exceeded"):  # the stdlib would recurse until RecursionError
             raise CocoFormatError(path, "", f"JSON nested more than {MAX_DEPTH} levels deep") from None
+        if raw.startswith(b"\xef\xbb\xbf"):   # the stdlib would read past it; the README says UTF-8 only
+            raise CocoFormatError(path, "", "starts with a byte-order mark (UTF-8 with BOM); "
+                                  "JSON files are UTF-8 without one") from None
         try:
-            return json.loads(raw)
+            return json.loads(raw.decode("utf-8"))   # decoded here: json.loads(bytes) would take UTF-16/32 too
         except RecursionError:
             raise CocoFormatError(path, "", "JSON nested too deeply (more than about 1000 levels)") from None
         except UnicodeDecodeError as err:
