@@ -19,6 +19,11 @@ from .report import render
 from .scoring import score_files
 
 
+# the report's figures: one of an earlier run that this run does not draw goes (a stale
+# counting_1_<old name>.png would sit beside a report that no longer links it)
+REPORT_FIGURES = ("bucket_ap.png", "crowd_index_ap.png", "jitter_ap.png", "pck.png", "counting_*.png")
+
+
 def write_run(scores: dict, out_dir) -> Path:
     """``out_dir/scores.json`` and ``out_dir/report.md`` (+ PNGs beside it), all or none.
     Returns the report's path."""
@@ -30,7 +35,7 @@ def write_run(scores: dict, out_dir) -> Path:
         write_temp(stage / "report.md", text.encode(), out_dir / "report.md")
         write_temp(stage / "scores.json", encoded, out_dir / "scores.json")
         # figures first, then the report that links them, scores.json (what `bench report` reads) last
-        publish_stage(stage, out_dir, last=("report.md", "scores.json"))
+        publish_stage(stage, out_dir, last=("report.md", "scores.json"), stale=REPORT_FIGURES)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return out_dir / "report.md"

@@ -246,10 +246,12 @@ def staging_dir(parent: Path, name: str) -> Path:
     return stage
 
 
-def publish_stage(stage: Path, out_dir: Path, last: tuple[str, ...] = ()) -> list[Path]:
+def publish_stage(stage: Path, out_dir: Path, last: tuple[str, ...] = (), stale: tuple[str, ...] = ()) -> list[Path]:
     """Rename every file of ``stage`` (from :func:`staging_dir`) into ``out_dir``: the others
     first, then ``last`` in its order (the file readers look for goes last, so it never points
-    at a missing file). A failed rename is an :class:`OutputError` naming the output."""
+    at a missing file). A failed rename is an :class:`OutputError` naming the output. Then files
+    of ``out_dir`` matching a ``stale`` pattern that this run did not write (an earlier run's
+    figures) are removed."""
     names = sorted(p.name for p in stage.iterdir() if p.name not in last)
     names += [n for n in last if (stage / n).exists()]
     for name in names:
@@ -257,6 +259,11 @@ def publish_stage(stage: Path, out_dir: Path, last: tuple[str, ...] = ()) -> lis
             os.replace(stage / name, out_dir / name)
         except OSError as err:
             raise output_error(out_dir / name, err) from None
+    for pattern in stale:
+        for old in out_dir.glob(pattern):
+            if old.name not in names:
+                with contextlib.suppress(OSError):
+                    old.unlink()
     return [out_dir / n for n in names]
 
 

@@ -151,7 +151,8 @@ def write_analysis(gt_path, results_path, out_dir, *, images=None, sigmas: str |
     stage = staging_dir(out_dir, "analysis")
     try:
         _write_staged(a, encoded, gt, dt, dx, images, gt_path, gallery, skeleton, skeleton_note, stage, out_dir)
-        publish_stage(stage, out_dir, last=("analysis.md", "analysis.json"))
+        publish_stage(stage, out_dir, last=("analysis.md", "analysis.json"),
+                      stale=("analysis_errors_*.png", "analysis_gallery_*.png"))   # an earlier run's
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return a

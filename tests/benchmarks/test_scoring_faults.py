@@ -48,3 +48,15 @@ def test_full_disk_keeps_an_earlier_run_whole(files, tmp_path, monkeypatch, whic
     _one_error(_score(files, out), str(out / which), ENOSPC)
     assert {p: (out / p).read_bytes() for p in _all(out) if (out / p).is_file()} == before
     assert not [p for p in _all(out) if p.name.startswith(".")]   # no staging left
+
+
+def test_second_run_leaves_no_figure_of_the_first(files, tmp_path):
+    """Issue 19, item 6: a rerun under another --name left the first run's counting_1_<name>.png."""
+    gt, res = files
+    out = tmp_path / "out"
+    for name in ("first", "second"):
+        r = CliRunner().invoke(bench, ["score", "--gt", str(gt), "--results", str(res), "--out", str(out),
+                                       "--bootstrap", "0", "--name", name])
+        assert r.exit_code == 0, r.output
+    counting = sorted(p.name for p in out.glob("counting_*.png"))
+    assert counting == ["counting_1_second.png"], counting
