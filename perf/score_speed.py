@@ -25,8 +25,8 @@ method writes them), then on the same files:
     and matplotlib's fonts already resident while the data is scored, which a real
     run never has: it draws its plots after the scoring arrays are freed).
 
-and prints the three target ratios (Table 1 / hotcoco <= 1.5; whole / pycocotools
-<= 0.25; fresh-process peak memory / pycocotools <= 1), then how time and memory grow from
+and prints the ratios (issue 11's targets: Table 1 / hotcoco <= 1.5, fresh-process peak
+memory / pycocotools <= 1; issue 20's: whole / pycocotools <= 0.35), then how time and memory grow from
 1x to 16x the images (the set tiled with new ids: same per-image content, so
 every scale has the same AP; subprocess per tool and scale, one run each).
 It checks that Table 1 equals pycocotools (and says whether the peers do).
@@ -316,7 +316,7 @@ def main(argv=None) -> int:
 
         print("\nratios (targets)")
         print(f"  bench Table 1 / hotcoco                 {t['bench Table 1'] / t['hotcoco']:.2f}   (<= 1.5)")
-        print(f"  bench whole / pycocotools               {t['bench whole'] / t['pycocotools']:.3f}  (<= 0.25)")
+        print(f"  bench whole / pycocotools               {t['bench whole'] / t['pycocotools']:.3f}  (<= 0.35)")
         ratio = lambda m, n: m[n]["peak"] / m["pycocotools"]["peak"]  # noqa: E731
         print(f"  peak memory bench whole / pycocotools   {ratio(mem, 'bench whole'):.2f}"
               f"   (<= 1; Table 1 path {ratio(mem, 'bench Table 1'):.2f}; after an in-process warm-up"

@@ -19,7 +19,7 @@ from pathlib import Path
 from numba.core import caching, config, event
 
 PACKAGE = Path(__file__).resolve().parent
-COMPILE_LINE = "compiling the scoring kernels once (about 15 s; cached in {}) ..."
+COMPILE_LINE = "compiling the scoring kernels once (about 10 s; cached in {}) ..."
 
 
 def cache_dir() -> Path:
