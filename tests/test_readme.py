@@ -27,7 +27,8 @@ def _blocks(text: str) -> list[str]:
 
 
 def _marked(text: str) -> list[str]:
-    return [FENCE.match(part.lstrip("\n")).group(1) for part in text.split(MARK)[1:]]
+    """The blocks right below a line that is the mark (the README also names the mark in prose)."""
+    return re.findall(r"^" + re.escape(MARK) + r"\n```bash\n(.*?)```", text, re.S | re.M)
 
 
 def test_the_marked_blocks_are_the_demo_ones_after_the_two_set_up_commands():
