@@ -40,7 +40,9 @@ def _source_dir(data: dict, path: Path, override) -> Path:
 
 def _draw(ax, anns: list[dict], origin: np.ndarray, skeleton: list[list[int]], k: int) -> None:
     import matplotlib.patches as patches
-    bones = [(a - 1, b - 1) for a, b in skeleton if 1 <= a <= k and 1 <= b <= k]
+    # a bone that is not two keypoint numbers 1..K (a skeleton of another schema) is not drawn
+    bones = [(b[0] - 1, b[1] - 1) for b in skeleton
+             if type(b) is list and len(b) == 2 and all(type(i) is int and 1 <= i <= k for i in b)]
     members = 0
     for a in anns:
         x, y, w, h = a["bbox"]
