@@ -22,7 +22,8 @@ def coverage_warnings(gt, dt) -> list[str]:
     if len(dt) and n_people and n_covered < MIN_SHARE * n_people:
         out.append(f"{dt.source}: detections on {n_covered:,} of the {n_people:,} images with people in "
                    f"{gt.source} ({100 * n_covered / n_people:.0f}%); the others count as missed people. "
-                   "Were the results made on another file (one half of a split)?")
+                   "Were the results made on another file (one half of a split), or does the method "
+                   "predict nobody on most images?")
     ids = np.unique(gt.image_ids[dt.image])
     if (gt.crowd_info is None and len(ids) >= 2 and ids[0] >= 1 and ids[-1] <= 3 * len(ids)
             and gt.image_ids[-1] > 3 * gt.num_images):
