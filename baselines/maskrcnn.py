@@ -21,9 +21,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
+from benchmarks.engine.method import Method, option
 from benchmarks.engine.registry import register
 
 COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -111,18 +113,19 @@ class CropImages:
 
 @register("maskrcnn")
 @dataclass
-class MaskRCNNMethod:
-    """torchvision Keypoint R-CNN ResNet-50-FPN over the crops of a COCO-crowd file."""
+class MaskRCNNMethod(Method):
+    """torchvision Keypoint R-CNN ResNet-50-FPN over the crops of a COCO-crowd file (batch size
+    None: 4 crops per forward pass)."""
 
-    weights: str = "coco"
-    batch_size: int | None = None       # None: 4 crops per forward pass
-    workers: int = 0
-    device: str | None = None
-    progress: bool = True
-    min_size: int = 800                 # torchvision's (and Detectron's) test resize
-    max_size: int = 1333
-    score_threshold: float = 0.05       # boxes below this are not returned
-    detections: int = 20                # per crop: COCO keypoint evaluation reads at most 20
+    weights: str = option("coco", "'coco' (torchvision's KeypointRCNN_ResNet50_FPN_Weights.COCO_V1 from the torch "
+                          "hub cache, else downloaded), a state-dict PATH, or 'none' (random)")
+    min_size: int = option(800, "shorter side, in pixels, the detector resizes each crop to", min=32)
+    max_size: int = option(1333, "longest side after the resize, in pixels, at most", min=32)
+    score_threshold: float = option(0.05, "detections with a lower box score are dropped", flag="--box-threshold",
+                                    min=0, max=1)
+    detections: int = option(20, "people per crop at most (COCO keypoint evaluation reads 20)", min=1)
+
+    test_options: ClassVar[dict] = {"weights": "none", "min_size": 64, "max_size": 128, "score_threshold": 0.0}
 
     def predict(self, gt_path: str | Path, images: str | Path | None = None) -> tuple[list[dict], dict]:
         import torch

@@ -6,8 +6,6 @@ import warnings
 
 import click
 
-from benchmarks.engine.registry import available, learned_methods
-
 
 def _is_input_error(err: BaseException) -> bool:
     """Bad files, options or configs: reported as one line, not a traceback."""
@@ -91,6 +89,10 @@ def gt_and_results(f):
                         help="Ground-truth COCO keypoint file (COCO-crowd, CrowdPose or plain COCO).")(f)
 
 
+SCORING_PARAMS = ("protocol", "jitter", "sigmas", "bootstrap", "seed", "count_threshold", "old_count_threshold",
+                  "count_cap", "pck_alpha")   # the parameters scoring_options adds
+
+
 def _scoring_kwargs(protocol, jitter, sigmas, bootstrap, seed, count_threshold, count_cap, pck_alpha,
                     old_count_threshold=None) -> dict:
     if old_count_threshold is not None:          # --score-threshold, kept for old scripts
@@ -99,12 +101,88 @@ def _scoring_kwargs(protocol, jitter, sigmas, bootstrap, seed, count_threshold, 
             "count_threshold": count_threshold, "count_cap": count_cap, "pck_alpha": pck_alpha}
 
 
-# ---------------------------------------------------------------- train / run (sequential model)
+# ---------------------------------------------------------------- train / run: the registered methods
 
-@main.command("train")
-@click.option("--method", default="ours", show_default=True,
-              help=f"Method to train ({', '.join(learned_methods())}): 'ours' (the paper's sequential model) or "
-                   "'ae' (Associative Embedding; trained on a COCO-crowd file it is the paper's AE*).")
+class _MethodCommand(click.Command):
+    """A command whose per-method parts come from the registry when it is parsed or its help is
+    shown (the methods are imported then, never for `bench --help` or `bench score`)."""
+
+    def __init__(self, *args, complete=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._complete = complete
+
+    def get_params(self, ctx):
+        if self._complete is not None:
+            complete, self._complete = self._complete, None
+            complete(self)
+        return super().get_params(ctx)
+
+
+def _click_type(f):
+    """The click type of a method option, from its annotation and :func:`option` metadata."""
+    import typing
+    if "choices" in f.metadata:
+        return click.Choice(f.metadata["choices"]())
+    hint = f.type if not isinstance(f.type, str) else f.type.replace(" ", "")
+    kinds = set(typing.get_args(hint)) or {hint} if not isinstance(hint, str) else set(hint.split("|"))
+    kinds -= {type(None), "None"}
+    lo, hi = f.metadata.get("min"), f.metadata.get("max")
+    if kinds <= {int, "int"}:
+        return click.IntRange(lo, hi) if lo is not None or hi is not None else click.INT
+    if kinds <= {float, "float"}:
+        return click.FloatRange(lo, hi) if lo is not None or hi is not None else click.FLOAT
+    return bool if kinds <= {bool, "bool"} else click.STRING
+
+
+def method_options() -> list[click.Option]:
+    """One flag per method option (a field shared by several methods is one flag, its help per
+    method), default None = not given, so each method's own default applies."""
+    import dataclasses
+
+    from benchmarks.engine.registry import available, method_class, option_fields, option_flag
+
+    merged: dict[str, tuple] = {}
+    for name in available():
+        for f in option_fields(method_class(name)):
+            first, owners = merged.get(f.name, (f, []))
+            merged[f.name] = (first, owners + [(name, f)])
+    out = []
+    for field_name, (f, owners) in merged.items():
+        flag, kind = option_flag(f), _click_type(f)
+        helps: dict[str, list[str]] = {}     # one help per text, naming the methods that share it
+        for name, g in owners:
+            default = "" if g.default in (None, dataclasses.MISSING) else f" (default {g.default})"
+            helps.setdefault(g.metadata.get("help", "") + default, []).append(name)
+        help_text = "; ".join(f"--method {', '.join(names)}: {text}" for text, names in helps.items())
+        if kind is bool:
+            out.append(click.Option([f"{flag}/--no-{flag[2:]}", field_name], default=None, help=help_text))
+        else:
+            out.append(click.Option([flag, field_name], type=kind, default=None, help=help_text))
+    return out
+
+
+def _add_method_options(command: click.Command) -> None:
+    from benchmarks.engine.registry import available, method_class, option_fields, option_flag
+    options, taken = method_options(), {p.name for p in command.params}
+    clash = [o.opts[0] for o in options if o.name in taken]
+    if clash:
+        raise ValueError(f"{', '.join(clash)}: a method option named like an option of `bench run` itself")
+    at = next(i for i, p in enumerate(command.params) if p.name == "method") + 1
+    command.params[at:at] = options
+    lines = [f"{n} ({', '.join(option_flag(f) for f in option_fields(method_class(n))) or 'no options'})"
+             for n in available()]
+    command.params[at - 1].help = "Registered method: " + "; ".join(lines) + "."
+
+
+def _list_learned(command: click.Command) -> None:
+    from benchmarks.engine.registry import learned_methods, method_class
+    lines = [f"{n} (config {method_class(n).config_class.__name__}; e.g. configs/{method_class(n).default_config})"
+             for n in learned_methods()]
+    command.params[0].help = "Method to train: " + "; ".join(lines) + "."
+
+
+@main.command("train", cls=_MethodCommand, complete=_list_learned)
+@click.option("--method", default="ours", show_default=True, help="Method to train (a learned one).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="The method's TOML/JSON config (e.g. configs/seqpose_coco_crowd.toml, configs/ae_coco_crowd.toml); "
                    "default: the method's paper settings. With --resume the checkpoint's config is used and a "
@@ -142,65 +220,37 @@ def train_command(method, config_path, gt_path, out_dir, resume, pretrained, dev
                    f"{out_dir}/checkpoints/last.pt")
 
 
-@main.command("run")
-@click.option("--method", default="ours", show_default=True,
-              help=f"Registered method ({', '.join(available())}): 'ours' (the sequential model, --checkpoint), 'ae' (Associative Embedding, "
-                   "--checkpoint of `bench train --method ae`, or --weights of the authors' pose-ae-train), "
-                   "'maskrcnn' (torchvision Keypoint R-CNN, --weights) or 'oracle' (the dataset's own targets "
-                   "encoded by --codec's method through the same prediction path: the AP ceiling of that "
-                   "target encoding and read-out).")
-@click.option("--checkpoint", "checkpoint_path", default=None, type=click.Path(dir_okay=False),
-              help="Checkpoint written by `bench train` (e.g. RUN/checkpoints/last.pt); --method ours or ae.")
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="--method oracle: config of the --codec method whose input size and targets it uses "
-                   "(default: that method's defaults). --method ae --weights: the network's config.")
-@click.option("--codec", type=click.Choice(learned_methods()), default=None,
-              help="--method oracle: the learned method whose target codec it runs (default: ours).")
-@click.option("--weights", default=None,
-              help="--method maskrcnn: 'coco' (torchvision's KeypointRCNN_ResNet50_FPN_Weights.COCO_V1 from the "
-                   "torch hub cache, else downloaded; the default), a state-dict PATH, or 'none' (random). "
-                   "--method ae: a checkpoint saved by the authors' pose-ae-train (e.g. checkpoint.pth.tar).")
-@click.option("--min-size", type=click.IntRange(min=32), default=None,
-              help="--method maskrcnn: shorter side, in pixels, the detector resizes each crop to (default 800).")
-@click.option("--max-size", type=click.IntRange(min=32), default=None,
-              help="--method maskrcnn: longest side after the resize, in pixels, at most (default 1333).")
-@click.option("--box-threshold", "score_threshold", type=click.FloatRange(0, 1), default=None,
-              help="--method maskrcnn: detections with a lower box score are dropped (default 0.05).")
+@main.command("run", cls=_MethodCommand, complete=_add_method_options)
+@click.option("--method", default="ours", show_default=True, help="Registered method.")
 @click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False),
               help="COCO-crowd file to predict and score (e.g. crowd_val2014_test.json).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for results.json, run.json, scores.json and report.md.")
 @click.option("--images", type=click.Path(file_okay=False), default=None,
               help="Crops folder (default: the file's crowd_info.image_dir).")
-@click.option("--flip/--no-flip", default=None, help="Flip test (default: the checkpoint's infer.flip).")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
-              help="--method ours: stop threshold, a decoder step whose peak probability is below it ends the "
-                   "image's people (default: the checkpoint's infer.threshold, the paper's 0.05).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Images per forward pass (default: the config's infer.batch_size; maskrcnn 4).")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="DataLoader worker processes.")
+              help="Images per forward pass (default: the method's; the config's infer.batch_size; maskrcnn 4).")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader worker processes (default 0).")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N; default CUDA when present.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on).")
 @click.option("--name", default=None, help="Method name in scores.json and reports (default: --method).")
 @click.option("--analyze/--no-analyze", "analyze", default=True, show_default=True,
               help="Also write `bench analyze`'s error diagnosis (analysis.json, analysis.md, galleries) into --out.")
 @click.option("--gallery", type=click.IntRange(min=0), default=4, show_default=True,
               help="With --analyze: worst and best images per people-count bucket in the galleries; 0 = none.")
 @scoring_options
-def run_command(method, checkpoint_path, config_path, codec, weights, min_size, max_size, score_threshold, gt_path,
-                out_dir, images, flip, threshold, batch_size, workers, device, progress, name, analyze, gallery,
-                **scoring):
-    """Predict a COCO-crowd file with a method, write COCO results and score them."""
+def run_command(method, gt_path, out_dir, images, name, analyze, gallery, **options):
+    """Predict a COCO-crowd file with a method, write COCO results and score them.
+
+    Besides the options of every method (--batch-size, --workers, --device, --progress), each
+    method takes its own (see --method); another method's option is refused."""
     from benchmarks.run import run_method
-    summary = run_method(method, gt_path, out_dir, images=images, checkpoint=checkpoint_path,
-                         config=config_path, codec=codec, weights=weights, min_size=min_size, max_size=max_size,
-                         score_threshold=score_threshold, flip=flip, threshold=threshold, batch_size=batch_size,
-                         workers=workers,
-                         device=device, progress=progress,
+    scoring = {k: options.pop(k) for k in SCORING_PARAMS}
+    summary = run_method(method, gt_path, out_dir, images=images,
                          scoring={"method": name or method, **_scoring_kwargs(**scoring)},
                          analyze={"sigmas": scoring["sigmas"], "bootstrap": scoring["bootstrap"],
-                                  "seed": scoring["seed"], "gallery": gallery} if analyze else None)
+                                  "seed": scoring["seed"], "gallery": gallery} if analyze else None,
+                         method_options=options)
     click.echo(f"{summary['people']} people in {summary['images']} images -> {summary['results']}")
     _echo_scores(summary["scores"], out_dir)
     if analyze:

@@ -24,7 +24,7 @@ import torch
 
 from benchmarks.engine import config as engine_config
 from benchmarks.engine.config import OptimConfig, TrainConfig
-from benchmarks.engine.method import LearnedMethod
+from benchmarks.engine.method import LearnedMethod, option
 from benchmarks.engine.registry import register
 
 from .grouping import GroupingParams
@@ -171,11 +171,13 @@ class AEMethod(LearnedMethod):
     """Associative Embedding from a `bench train --method ae` checkpoint, or from the authors'
     pose-ae-train checkpoint (``weights``) with the network of ``config``."""
 
-    weights: str | Path | None = None
-    config: str | Path | None = None
+    weights: str | Path | None = option(None, "a checkpoint saved by the authors' pose-ae-train (e.g. "
+                                        "checkpoint.pth.tar), instead of --checkpoint")
+    config: str | Path | None = option(None, "with --weights: the network's config (e.g. configs/ae_authors_coco.toml)")
 
     config_class = AEConfig
-    smoke_config = "configs/ae_cpu_smoke.toml"
+    default_config = "ae_coco_crowd.toml"
+    smoke_config = "ae_cpu_smoke.toml"
 
     def build_model(self, config: AEConfig, keypoint_names: list[str], pretrained: str | None = None):
         from .hourglass import StackedHourglass

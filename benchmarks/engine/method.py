@@ -1,23 +1,60 @@
-"""What a method is to the engine.
+"""What a method is to the engine: the interface every `bench run --method NAME` follows.
 
-Every method (`bench run --method NAME`) has ``predict(gt_path, images) -> (results, summary)``:
-COCO keypoint results for every image of a COCO-crowd file and a small dict describing the run.
-Its options are its dataclass fields (the registry refuses any other).
+A method is a dataclass registered with ``@register("NAME")`` (:mod:`.registry`) in a module of
+its own under ``benchmarks/`` or ``baselines/``. Its fields are its options, declared once: the
+CLI makes each one a `bench run` flag (``--field-name``; :func:`option` adds help, bounds, a flag
+spelling) and the registry refuses an option of another method. It has one method::
 
-A *learned* method (:class:`LearnedMethod`, trained by `bench train --method NAME`) is its
-config class, its model, its :class:`Codec` (geometry -> training targets, model outputs ->
+    predict(gt_path, images) -> results  or  (results, summary)
+
+``results``: COCO keypoint results for the images of a COCO-crowd file (``images``: its crops
+folder, None = the file's own); ``summary``: optional, what the method wants in ``run.json``
+(the CLI reads nothing from it). Deriving from :class:`Method` gives it the generic run options
+(batch size, workers, device, progress bar) that the CLI passes every method; ``test_options``
+makes it fast on random weights in the registry-parametrised tests.
+
+A *learned* method (a subclass of :class:`LearnedMethod`, trained by `bench train --method NAME`)
+is its config class, its model, its :class:`Codec` (geometry -> training targets, model outputs ->
 people), its loss (named terms) and optional :class:`Hooks`; the engine does the rest for all of
 them alike (:mod:`.train`: DDP, AMP, checkpoints, exact resume, logs; :mod:`.predict`: batched
 prediction, flip test, crop pixels, COCO results; :mod:`.oracle`: the codec's own ceiling).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Protocol
 
 import numpy as np
+
+
+def option(default: Any = None, help: str = "", *, flag: str | None = None, min: float | None = None,
+           max: float | None = None, choices: Callable[[], list[str]] | None = None):
+    """A method's dataclass field declared as a `bench run` option: its help, its flag when not
+    ``--field-name``, its bounds, or a function naming its choices (called when the CLI is built)."""
+    meta = {"help": help, "flag": flag, "min": min, "max": max, "choices": choices}
+    return dataclasses.field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
+
+
+@dataclass
+class Method:
+    """Base of the methods: the generic run options, which the CLI gives every method."""
+
+    batch_size: int | None = None          # None: the method's own choice
+    workers: int = 0
+    device: str | None = None              # None: CUDA when present
+    progress: bool = True
+
+    method_name: ClassVar[str] = ""        # set by @register
+    test_options: ClassVar[dict] = {}      # options for a fast run on random weights (registry tests)
+
+    def predict(self, gt_path: str | Path, images: str | Path | None = None) -> list[dict] | tuple[list[dict], dict]:
+        raise NotImplementedError
+
+
+GENERIC_OPTIONS = tuple(f.name for f in dataclasses.fields(Method))
 
 
 class Codec(Protocol):
@@ -50,21 +87,23 @@ Infer = Callable[[dict, bool], list]
 
 
 @dataclass
-class LearnedMethod:
-    """Base of the methods the engine trains. ``bench run`` options: a checkpoint of
-    `bench train`, the flip test (default: the checkpoint's ``infer.flip``), batch, workers,
-    device. Subclasses set ``config_class`` and implement the methods below."""
+class LearnedMethod(Method):
+    """Base of the methods the engine trains (a subclass of one is learned too). ``bench run``
+    options: a checkpoint of `bench train` and the flip test. Subclasses set ``config_class``
+    and implement the methods below."""
 
-    checkpoint: str | Path | None = None
-    flip: bool | None = None
-    batch_size: int | None = None
-    workers: int = 0
-    device: str | None = None
-    progress: bool = True
+    checkpoint: str | Path | None = option(None, "checkpoint written by `bench train` (e.g. RUN/checkpoints/last.pt)")
+    flip: bool | None = option(None, "flip test (default: the checkpoint's infer.flip)")
 
     config_class: ClassVar[Any] = None     # the method's config dataclass
-    smoke_config: ClassVar[str] = ""       # a tiny CPU config (repo-relative), for smoke runs and tests
-    method_name: ClassVar[str] = ""        # set by @register
+    default_config: ClassVar[str] = ""     # its paper settings, a file of the shipped configs (config_file)
+    smoke_config: ClassVar[str] = ""       # a tiny CPU config, for smoke runs and tests (config_file)
+
+    @classmethod
+    def config_file(cls, which: str = "smoke") -> Path:
+        """The path of the method's ``smoke`` or ``default`` config, from the installed package
+        (``benchmarks/configs/``, which ``configs/`` in the checkout points at)."""
+        return shipped_config(cls.smoke_config if which == "smoke" else cls.default_config)
 
     # ---------------------------------------------------------------- for the engine
 
@@ -128,3 +167,12 @@ class LearnedMethod:
                    "images": len(dataset), "people": len(results), "device": str(dev),
                    "seconds": round(seconds, 3), "images_per_s": round(len(dataset) / max(seconds, 1e-9), 3)}
         return results, summary
+
+
+def shipped_config(name: str) -> Path:
+    """A config file shipped in the package (``benchmarks/configs/NAME``)."""
+    from importlib.resources import files
+    path = Path(str(files("benchmarks") / "configs" / name))
+    if not name or not path.is_file():
+        raise FileNotFoundError(f"{name or '(none)'}: not a config shipped in {path.parent}")
+    return path

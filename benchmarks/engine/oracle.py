@@ -18,7 +18,12 @@ from torch.utils.data import Dataset
 
 from benchmarks.data import AugParams
 
-from .registry import method_class, register
+from .method import Method, option
+from .registry import learned_methods, method_class, register
+
+
+def codec_names() -> list[str]:
+    return learned_methods()
 
 
 class OracleSamples(Dataset):
@@ -62,16 +67,13 @@ def oracle_infer(batch: dict, flipped: bool) -> list:
 
 @register("oracle")
 @dataclass
-class OracleMethod:
+class OracleMethod(Method):
     """The dataset's own targets, encoded by ``codec``'s method for ``config`` (its TOML/JSON
     file; default: that method's defaults), through the model's prediction path."""
 
-    codec: str = "ours"
-    config: str | Path | None = None
-    flip: bool | None = None          # None: the config's ``infer.flip``
-    batch_size: int | None = None
-    workers: int = 0
-    progress: bool = True
+    codec: str = option("ours", "the codec whose encode -> decode it runs", choices=lambda: codec_names())
+    config: str | Path | None = option(None, "config of the --codec (input size, targets; default: its defaults)")
+    flip: bool | None = option(None, "flip test (default: the config's infer.flip)")
 
     def predict(self, gt_path: str | Path, images: str | Path | None = None) -> tuple[list[dict], dict]:
         from .method import LearnedMethod

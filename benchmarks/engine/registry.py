@@ -3,8 +3,8 @@
 A method module says ``@register("NAME")`` above its class. The registry finds those modules
 by reading the source of ``benchmarks/`` and ``baselines/`` (an ``ast`` scan: nothing is
 imported), so `bench --help` and `bench score` never load a method's dependencies; a method's
-module is imported only when that method is asked for. Adding a method is one module (plus a
-config): no central list to edit.
+module is imported only when something about its class is asked for (its options, whether it is
+learned). Adding a method is one module: no central list to edit.
 """
 from __future__ import annotations
 
@@ -31,42 +31,33 @@ def register(name: str):
     return wrap
 
 
-def _registered(tree: ast.AST) -> list[tuple[str, bool]]:
-    """(name, trainable) of every ``@register("name")`` class; trainable: it derives from
-    ``LearnedMethod`` (the engine trains it)."""
-    out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            bases = {getattr(b, "id", getattr(b, "attr", None)) for b in node.bases}
-            for dec in node.decorator_list:
-                if (isinstance(dec, ast.Call) and getattr(dec.func, "id", getattr(dec.func, "attr", None)) == "register"
-                        and dec.args and isinstance(dec.args[0], ast.Constant) and isinstance(dec.args[0].value, str)):
-                    out.append((dec.args[0].value, "LearnedMethod" in bases))
-    return out
+def _registered(tree: ast.AST) -> list[str]:
+    """The names of the ``@register("name")`` classes of a module."""
+    return [dec.args[0].value for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+            for dec in node.decorator_list
+            if isinstance(dec, ast.Call) and getattr(dec.func, "id", getattr(dec.func, "attr", None)) == "register"
+            and dec.args and isinstance(dec.args[0], ast.Constant) and isinstance(dec.args[0].value, str)]
 
 
 @functools.lru_cache(maxsize=1)
-def _scan() -> tuple[dict[str, str], frozenset[str]]:
+def _scan() -> dict[str, str]:
     found: dict[str, str] = {}
-    trainable: set[str] = set()
     for package in PACKAGES:
         for path in sorted((_ROOT / package).rglob("*.py")):
             text = path.read_text(encoding="utf-8")
             if "register(" not in text:
                 continue
             module = ".".join(path.relative_to(_ROOT).with_suffix("").parts)
-            for name, learned in _registered(ast.parse(text, str(path))):
+            for name in _registered(ast.parse(text, str(path))):
                 if name in found:
                     raise ValueError(f"method {name!r} registered in both {found[name]} and {module}")
                 found[name] = module
-                if learned:
-                    trainable.add(name)
-    return found, frozenset(trainable)
+    return found
 
 
 def discover() -> dict[str, str]:
     """Method name -> module, from the sources of :data:`PACKAGES` (no imports)."""
-    return dict(_scan()[0])
+    return dict(_scan())
 
 
 def available() -> list[str]:
@@ -83,21 +74,41 @@ def method_class(name: str) -> type:
 
 
 def learned_methods() -> list[str]:
-    """Names of the methods `bench train` can train (read from the sources: no imports)."""
-    return sorted(_scan()[1])
+    """Names of the methods `bench train` can train: subclasses of ``LearnedMethod`` (imports them)."""
+    from .method import LearnedMethod
+    return [n for n in available() if issubclass(method_class(n), LearnedMethod)]
 
 
-def option_names(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+def option_fields(cls: type) -> list[dataclasses.Field]:
+    """A method's own options: its dataclass fields less the generic ones every method gets."""
+    from .method import GENERIC_OPTIONS
+    fields = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
+    return [f for f in fields if f.name not in GENERIC_OPTIONS]
+
+
+def option_flag(f: dataclasses.Field) -> str:
+    """The `bench run` flag of a method option."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _flag_of(field_name: str) -> str:
+    for name in available():
+        for f in option_fields(method_class(name)):
+            if f.name == field_name:
+                return option_flag(f)
+    return "--" + field_name.replace("_", "-")
 
 
 def get_method(name: str, **options):
-    """An instance of ``--method name`` with the options the user gave (None = not given);
-    an option the method has no use for is refused, not dropped."""
+    """An instance of ``--method name`` with the options the user gave (None = not given).
+    A generic option (:data:`.method.GENERIC_OPTIONS`) reaches the method when it has that field
+    (any :class:`.method.Method`); any other option the method has no field for is refused."""
+    from .method import GENERIC_OPTIONS
     cls = method_class(name)
-    takes = option_names(cls)
-    refused = sorted(k for k, v in options.items() if v is not None and k not in takes)
+    takes = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    given = {k: v for k, v in options.items() if v is not None and (k in takes or k not in GENERIC_OPTIONS)}
+    refused = sorted(k for k in given if k not in takes)
     if refused:
-        flags = ", ".join("--" + k.replace("_", "-") for k in refused)
+        flags = ", ".join(_flag_of(k) for k in refused)
         raise ValueError(f"{flags}: not an option of --method {name}")
-    return cls(**{k: v for k, v in options.items() if v is not None})
+    return cls(**given)

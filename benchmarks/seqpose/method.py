@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benchmarks.engine.method import LearnedMethod
+from benchmarks.engine.method import LearnedMethod, option
 from benchmarks.engine.registry import register
 
 from .config import Config
@@ -73,10 +73,13 @@ class SeqPoseMethod(LearnedMethod):
     """The paper's sequential model from a `bench train` checkpoint; ``threshold`` overrides the
     checkpoint's ``infer.threshold`` (a step whose peak is below it ends the sequence)."""
 
-    threshold: float | None = None
+    threshold: float | None = option(None, "stop threshold: a decoder step whose peak probability is below it ends "
+                                     "the image's people (default: the checkpoint's infer.threshold, 0.05)",
+                                     min=0, max=1)
 
     config_class = Config
-    smoke_config = "configs/seqpose_cpu_smoke.toml"
+    default_config = "seqpose_coco_crowd.toml"
+    smoke_config = "seqpose_cpu_smoke.toml"
 
     def build_model(self, config: Config, keypoint_names: list[str], pretrained: str | None = None):
         from .model import SeqPose

@@ -1,7 +1,6 @@
 """`--method ae` end to end: the authors' checkpoint layout through `bench run`, results in crop
 pixels at the annotated people, and the options it refuses."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,9 +120,8 @@ def test_three_methods_end_in_the_same_report_and_side_by_side(crowd, authors_fi
     """bench run --method ours|ae|maskrcnn write the same kind of folder; bench report puts them
     side by side with the paper's rows."""
     from benchmarks.engine.train import train_on_file
-    repo = Path(__file__).resolve().parents[2]
     ours = get_method("ours", progress=False)
-    config = ours.load_config(repo / ours.smoke_config)
+    config = ours.load_config(ours.config_file("smoke"))
     config.optim.epochs = 1
     train_on_file(ours, config, crowd, tmp_path / "train", device="cpu", progress=False)
     weights, ae_config = authors_files

@@ -64,7 +64,7 @@ def test_oracle_from_the_cli_ends_in_the_usual_report(crowd_file, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--method", "oracle", "--checkpoint", "x.pt"], "--checkpoint: not an option of --method oracle"),
-    (["--method", "oracle", "--device", "cpu"], "--device: not an option of --method oracle"),
+    (["--method", "oracle", "--threshold", "0.1"], "--threshold: not an option of --method oracle"),
     (["--method", "ours"], "--method ours needs --checkpoint"),
     (["--method", "nope"], "unknown method"),
 ])

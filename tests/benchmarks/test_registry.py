@@ -20,10 +20,7 @@ from benchmarks.engine.train import train_on_file
 
 REPO = Path(__file__).resolve().parents[2]
 LEARNED = registry.learned_methods()
-# options that make the methods the engine does not train run fast on random weights; a new
-# such method must add its own here (test_every_method_has_test_options)
-RUN_OPTIONS = {"maskrcnn": {"weights": "none", "min_size": 64, "max_size": 128, "score_threshold": 0.0},
-               "oracle": {}}
+UNTRAINED = sorted(set(registry.available()) - set(LEARNED))  # each with its own test_options
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +31,8 @@ def crowd(tmp_path_factory):
 
 
 def test_discovery_reads_sources_without_importing_them():
-    code = ("import sys; from benchmarks.engine import registry; names = registry.available(); "
-            "registry.learned_methods(); heavy = [m for m in ('torch', 'torchvision', 'baselines.maskrcnn', "
+    code = ("import sys; import benchmarks.cli; from benchmarks.engine import registry; "
+            "names = registry.available(); heavy = [m for m in ('torch', 'torchvision', 'baselines.maskrcnn', "
             "'benchmarks.seqpose.method') if m in sys.modules]; print(names, heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert out.strip().endswith("[]"), out
@@ -51,19 +48,28 @@ def test_every_method_registers_under_its_name(name):
     assert callable(getattr(cls, "predict"))
 
 
-def test_every_method_has_test_options():
-    assert set(registry.available()) - set(LEARNED) == set(RUN_OPTIONS)
+def test_a_subclass_of_a_learned_method_is_learned(monkeypatch):
+    # by class, not by the base's name in the source text
+    from benchmarks.seqpose.method import SeqPoseMethod
+    monkeypatch.setattr(registry, "_CLASSES", dict(registry._CLASSES))
+    found = {**registry.discover(), "ours2": __name__}
+    monkeypatch.setattr(registry, "_scan", lambda: found)
+    registry.register("ours2")(type("Ours2", (SeqPoseMethod,), {}))
+    assert "ours2" in registry.learned_methods()
 
 
 def test_every_shipped_config_belongs_to_a_learned_method():
-    # configs/<prefix>_*.toml load as their method's config; a config of nobody's is an error
+    # the package's configs (configs/ in the checkout points there) load as their method's config
+    from benchmarks.engine.method import shipped_config
     prefixes = {"seqpose": "ours", "ae": "ae"}
-    files = sorted((REPO / "configs").glob("*.toml"))
+    files = sorted(shipped_config("ae_cpu_smoke.toml").parent.glob("*.toml"))
     assert files and all(f.name.split("_")[0] in prefixes for f in files), [f.name for f in files]
+    assert sorted(p.name for p in (REPO / "configs").glob("*.toml")) == [f.name for f in files]
     for f in files:
         registry.get_method(prefixes[f.name.split("_")[0]]).load_config(f)
     for name in LEARNED:
-        assert (REPO / registry.method_class(name).smoke_config).is_file(), name
+        cls = registry.method_class(name)
+        assert cls.config_file("smoke").is_file() and cls.config_file("default").is_file(), name
 
 
 def test_unknown_and_foreign_options_are_refused():
@@ -71,33 +77,61 @@ def test_unknown_and_foreign_options_are_refused():
         registry.get_method("nope")
     with pytest.raises(ValueError, match=r"--min-size: not an option of --method ours"):
         registry.get_method("ours", min_size=64)
+    with pytest.raises(ValueError, match=r"^--box-threshold: not an option of --method oracle$"):
+        registry.get_method("oracle", score_threshold=0.5, progress=False)
 
 
-def test_a_new_method_is_one_module(tmp_path, monkeypatch):
-    # a module of its own with the decorator is found; nothing else is edited
-    package = tmp_path / "baselines"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "mine.py").write_text(
-        "from dataclasses import dataclass\nfrom benchmarks.engine.registry import register\n\n"
-        "@register('mine')\n@dataclass\nclass Mine:\n    progress: bool = True\n\n"
-        "    def predict(self, gt_path, images=None):\n        return [], {'images': 0, 'people': 0}\n")
-    monkeypatch.setattr(registry, "_ROOT", tmp_path)
-    monkeypatch.setattr(registry, "PACKAGES", ("baselines",))
-    registry._scan.cache_clear()
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for key in [k for k in sys.modules if k == "baselines" or k.startswith("baselines.")]:
-        monkeypatch.delitem(sys.modules, key)
-    try:
-        assert registry.available() == ["mine"] and registry.learned_methods() == []
-        assert registry.get_method("mine").predict("x") == ([], {"images": 0, "people": 0})
-    finally:
-        registry._scan.cache_clear()
+def test_the_cli_takes_each_methods_options_from_the_method(tmp_path):
+    from benchmarks.cli import run_command
+    ctx = run_command.make_context("run", ["--gt", "x", "--out", "y"])
+    flags = {o for p in run_command.get_params(ctx) for o in p.opts}
+    for name in registry.available():
+        for f in registry.option_fields(registry.method_class(name)):
+            assert registry.option_flag(f) in flags, (name, f.name)
+    done = CliRunner().invoke(bench, ["run", "--method", "ours", "--gt", "x.json", "--out", str(tmp_path),
+                                      "--weights", "none"])
+    assert done.exit_code == 2 and done.output == "error: --weights: not an option of --method ours\n"
+    done = CliRunner().invoke(bench, ["run", "--method", "oracle", "--codec", "nope", "--gt", "x", "--out", "y"])
+    assert done.exit_code == 2 and "'ae', 'ours'" in done.output  # the codecs, listed
+
+
+def _readme_method() -> tuple[str, str]:
+    """The README's example method file and its name."""
+    import re
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Adding a method"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return code, re.search(r'@register\("(\w+)"\)', code).group(1)
+
+
+def test_the_readmes_method_is_one_new_file(tmp_path):
+    """The README's example saved as one file in a copy of the packages: `bench run` scores it
+    and the registry tests, parametrised over the copy's registry, pass for it."""
+    import shutil
+    code, name = _readme_method()
+    assert 10 <= len(code.strip().splitlines()) <= 25
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for part in ("benchmarks", "baselines", "cococrowd", "tests"):
+        shutil.copytree(REPO / part, tmp_path / part, ignore=skip)
+    shutil.copy(REPO / "setup.cfg", tmp_path)
+    (tmp_path / "baselines" / f"{name}.py").write_text(code)
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    crowd = build_synthetic_crowd(tmp_path / "world", images=3, seed=11)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.cli", "run", "--method", name, "--gt", str(crowd),
+                           "--out", str(tmp_path / "run"), "--bootstrap", "0", "--no-analyze"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "people in 2 images" in done.stdout and (tmp_path / "run" / "scores.json").is_file()
+    assert str(tmp_path) in json.loads((tmp_path / "run" / "run.json").read_text())["results"]
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
+                            "tests/benchmarks/test_registry.py", "-k", f"{name} or discovery or cli_takes or refused"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert tests.returncode == 0 and "5 passed" in tests.stdout, tests.stdout[-3000:]
 
 
 def _smoke(name: str):
     method = registry.get_method(name, progress=False)
-    config = method.load_config(REPO / method.smoke_config)
+    config = method.load_config(method.config_file("smoke"))
     config.optim.epochs, config.optim.batch_size, config.data.workers = 2, 2, 0
     return method, config
 
@@ -126,11 +160,12 @@ def test_learned_method_trains_resumes_bitwise_and_predicts_scorable_results(nam
     _assert_scorable(crowd, results, tmp_path)
 
 
-@pytest.mark.parametrize("name", sorted(RUN_OPTIONS))
+@pytest.mark.parametrize("name", UNTRAINED)
 def test_untrained_method_predicts_scorable_results(name, crowd, tmp_path):
-    method = registry.get_method(name, progress=False, **RUN_OPTIONS[name])
-    results, summary = method.predict(crowd)
-    assert summary["images"] == len(json.loads(crowd.read_text())["images"])
+    method = registry.get_method(name, progress=False, **registry.method_class(name).test_options)
+    got = method.predict(crowd)
+    results = got[0] if isinstance(got, tuple) else got
+    assert {r["image_id"] for r in results} <= {im["id"] for im in json.loads(crowd.read_text())["images"]}
     _assert_scorable(crowd, results, tmp_path)
 
 
@@ -138,7 +173,7 @@ def test_untrained_method_predicts_scorable_results(name, crowd, tmp_path):
 def test_oracle_works_for_every_codec(codec, crowd, tmp_path):
     """Perfect targets through each codec's decode: (almost) every person is found."""
     method = registry.get_method(codec)
-    results, _ = registry.get_method("oracle", codec=codec, config=str(REPO / method.smoke_config),
+    results, _ = registry.get_method("oracle", codec=codec, config=str(method.config_file("smoke")),
                                      progress=False).predict(crowd)
     scores = _assert_scorable(crowd, results, tmp_path)
     assert scores["ap_ar"]["stats"]["AP"] > 0.5, (codec, scores["ap_ar"]["stats"])
