@@ -302,7 +302,7 @@ def report_command(runs, more_runs, out_md, title, protocol):
     """Put several scored runs side by side in the paper's table layouts, with the paper's own rows.
 
     MORE_RUNS: more run folders, as for --runs (bench report --runs A B C reads all three)."""
-    from benchmarks.report import write_comparison
+    from benchmarks.scores_report import write_comparison
 
     dirs = list(runs) + list(more_runs)
     if not dirs:
@@ -329,7 +329,7 @@ def analyze_command(gt_path, results_path, out_dir, images, method, sigmas, boot
     """Which errors a method makes (good / jitter / inversion / swap / miss keypoints, background
     false positives and negatives, scoring), per people-count and crowd-index bucket, the AP each
     costs, and galleries of the worst and best images."""
-    from benchmarks.analysis.report import write_analysis
+    from benchmarks.analysis.writer import write_analysis
 
     a = write_analysis(gt_path, results_path, out_dir, images=images, sigmas=sigmas, bootstrap=bootstrap,
                        seed=seed, method=method, gallery=gallery)

@@ -1,5 +1,5 @@
 """Score a results file and write its report: the orchestration above
-:mod:`benchmarks.scoring` (numbers) and :mod:`benchmarks.report` (markdown, PNGs),
+:mod:`benchmarks.scoring` (numbers) and :mod:`benchmarks.scores_report` (markdown, PNGs),
 so the scoring layer never imports the report.
 
 A run's outputs (scores.json, report.md and its PNGs) appear all or none: they
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cococrowd.cocofile import dump_json, publish_stage, staging_dir, write_temp
 
-from .report import render
+from .scores_report import render
 from .scoring import score_files
 
 

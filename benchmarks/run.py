@@ -30,7 +30,7 @@ def run_method(name: str, gt_path: str | Path, out_dir: str | Path, *, images: s
         kw["method"] = kw["method"] or name
         summary["scores"] = score_and_report(str(gt_path), str(results_path), str(out_dir), **kw)
     if analyze is not None:  # `bench analyze` into the same folder (analysis.json, analysis.md)
-        from benchmarks.analysis.report import write_analysis
+        from benchmarks.analysis.writer import write_analysis
         kw = {"method": (scoring or {}).get("method") or name, "images": images, **analyze}
         summary["analysis"] = write_analysis(str(gt_path), str(results_path), str(out_dir), **kw)
     return summary

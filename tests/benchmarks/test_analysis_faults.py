@@ -65,11 +65,11 @@ def test_full_disk_keeps_an_earlier_run_whole(files, earlier_run, monkeypatch, w
 def test_failure_in_a_picture_keeps_an_earlier_run_whole(files, earlier_run, monkeypatch):
     """The error bars are written, then the first gallery fails: nothing new goes into place."""
     out, before = earlier_run
-    import benchmarks.analysis.report as report
+    import benchmarks.analysis.writer as writer
 
     def broken(*args):
         raise OSError(errno.EIO, "Input/output error")
-    monkeypatch.setattr(report, "contact_sheet", broken)
+    monkeypatch.setattr(writer, "contact_sheet", broken)
     line = _one_error(_analyze(files, out), "Input/output error")
     assert str(out / "analysis_gallery_people_") in line and ".part" not in line
     assert _snapshot(out) == before

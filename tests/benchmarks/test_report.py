@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from benchmarks.cli import main
-from benchmarks.report import write_comparison
+from benchmarks.scores_report import write_comparison
 from benchmarks.evaluate import score_and_report
 from benchmarks.scoring import paper
 

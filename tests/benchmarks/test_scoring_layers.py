@@ -21,7 +21,7 @@ def test_scoring_loads_no_report(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert "benchmarks.scoring.score" in loaded
-    assert not {"benchmarks.report", "benchmarks.evaluate"} & set(loaded), loaded
+    assert not {"benchmarks.scores_report", "benchmarks.evaluate"} & set(loaded), loaded
 
 
 def test_evaluate_writes_scores_and_report_and_scoring_no_longer_offers_it(tmp_path):

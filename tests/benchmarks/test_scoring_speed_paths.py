@@ -340,7 +340,7 @@ def test_the_early_results_reader_keeps_the_order_and_text_of_errors(tmp_path):
 
 
 def test_a_report_that_fails_leaves_nothing_partial(tmp_path, monkeypatch):
-    from benchmarks import report
+    from benchmarks import scores_report
     from benchmarks.evaluate import score_and_report
 
     gt_d, res = three_image_world()
@@ -352,7 +352,7 @@ def test_a_report_that_fails_leaves_nothing_partial(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("plot failed")
 
-    monkeypatch.setattr(report, "plot_pck", boom)          # after the bucket and counting PNGs
+    monkeypatch.setattr(scores_report, "plot_pck", boom)          # after the bucket and counting PNGs
     with pytest.raises(RuntimeError, match="plot failed"):
         score_and_report(gp, rp, out, bootstrap=5, method="M")
     assert sorted(p.name for p in out.iterdir()) == ["results.json"]
@@ -361,7 +361,7 @@ def test_a_report_that_fails_leaves_nothing_partial(tmp_path, monkeypatch):
     score_and_report(gp, rp, out, bootstrap=5, method="M")  # a complete run
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert {"scores.json", "report.md", "bucket_ap.png"} <= set(before)
-    monkeypatch.setattr(report, "plot_pck", boom)
+    monkeypatch.setattr(scores_report, "plot_pck", boom)
     with pytest.raises(RuntimeError):
         score_and_report(gp, rp, out, bootstrap=7, method="M2")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before   # the earlier run, whole

@@ -462,6 +462,11 @@ def load_run(run_dir) -> dict:
     return load_output(Path(run_dir) / "scores.json", SCORES_FORMAT, "bench score", run_dir)
 
 
+def load_analysis(run_dir) -> dict:
+    from benchmarks.analysis import ANALYSIS_FORMAT
+    return load_output(Path(run_dir) / "analysis.json", ANALYSIS_FORMAT, "bench analyze", run_dir)
+
+
 def write_comparison(run_dirs, out_md, title: str | None = None, protocol: str | None = None) -> Path:
     """Several scored runs side by side; PNGs go to ``<out_md stem>_figures/``.
     protocol: when given, every run must have been scored with it (checked before anything is written)."""
@@ -486,6 +491,6 @@ def write_comparison(run_dirs, out_md, title: str | None = None, protocol: str |
     text = render(runs, fig_dir, out_md.parent, title or f"Crowd pose comparison: {', '.join(n for n, _ in runs)}")
     analysed = [(name, d) for name, d in seen.items() if (Path(d) / "analysis.json").is_file()]
     if analysed:  # runs with `bench analyze` output: their error types side by side
-        from benchmarks.analysis.report import load_analysis, render_comparison
+        from benchmarks.analysis.writer import render_comparison
         text += "\n" + render_comparison([dict(load_analysis(d), method=name) for name, d in analysed])
     return write_bytes(out_md, text.encode())

@@ -195,11 +195,6 @@ def _write_staged(a, encoded, gt, dt, dx, images, gt_path, gallery, skeleton, sk
     write_temp(stage / "analysis.json", encoded, out_dir / "analysis.json")
 
 
-def load_analysis(run_dir) -> dict:
-    from benchmarks.report import load_output
-    return load_output(Path(run_dir) / "analysis.json", ANALYSIS_FORMAT, "bench analyze", run_dir)
-
-
 def render_comparison(analyses: list[dict]) -> str:
     """Methods side by side: error shares and cumulative AP per people bucket."""
     lines = ["## Error types side by side", ""]
