@@ -15,14 +15,14 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "benchmarks")]
+sys.path[:0] = [str(REPO)]                       # benchmarks and tests.helpers
 
 from benchmarks.data import collate_people  # noqa: E402
 from benchmarks.engine import distributed  # noqa: E402
 from benchmarks.seqpose.model import PRIOR_BIAS  # noqa: E402
 from benchmarks.engine.train import Trainer  # noqa: E402
 from benchmarks.seqpose.method import SeqPoseMethod  # noqa: E402
-from seqpose_helpers import ToyDataset, tiny_config  # noqa: E402
+from tests.helpers.seqpose import ToyDataset, tiny_config  # noqa: E402
 
 
 def step1_peaks(single_conv_head: bool, steps: int = 120, every: int = 30) -> list[float]:

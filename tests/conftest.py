@@ -11,8 +11,3 @@ def real_data() -> Path:
     if not REAL.is_dir():
         pytest.skip(f"real sample data not found at {REAL}")
     return REAL
-
-# small importable test helpers (tinycoco) live in _helpers/
-import sys as _sys
-
-_sys.path.append(str(Path(__file__).resolve().parent / "_helpers"))

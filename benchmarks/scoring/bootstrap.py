@@ -22,7 +22,7 @@ per resample one cumulative sum of entry weights, then per distinct threshold
 only its true-positive blocks and ignored entries, the envelope from the
 right, and the recall targets met with one pointer. Groups of resamples run
 on the worker threads (:mod:`.threads`). The tests keep a numpy formulation of
-the same blocks as a second opinion (tests/benchmarks/scoring_reference.py);
+the same blocks as a second opinion (tests/helpers/scoring_reference.py);
 timings are in reports/scoring_speed.md.
 """
 from __future__ import annotations

@@ -20,7 +20,7 @@ numba's ``math.exp`` (libm) is not used: numpy dispatches its own SIMD exp on
 AVX-512 machines, and only numpy's exp is what pycocotools computes. Images go
 in chunks of about ``PAIR_CHUNK`` pairs so the exp buffer stays small at any
 size. The tests keep a numpy formulation of the same matching as a second
-opinion (tests/benchmarks/scoring_reference.py).
+opinion (tests/helpers/scoring_reference.py).
 """
 from __future__ import annotations
 

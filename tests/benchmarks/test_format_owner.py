@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from synthcrowd import build_synthetic_crowd
+from tests.helpers.synthcrowd import build_synthetic_crowd
 
 from benchmarks.data.crowdfile import load_crowd_file
 from cococrowd.cli import main as cococrowd

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from cococrowd.build import run_build
 from cococrowd.cli import main
 from cococrowd.cocofile import CocoFormatError
-from tinycoco import random_world, write_world
+from tests.helpers.tinycoco import random_world, write_world
 
 
 def setup_world(tmp_path, mutate=None, raw=None):

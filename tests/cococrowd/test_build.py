@@ -12,7 +12,7 @@ from pycocotools.cocoeval import COCOeval
 from cococrowd.build import build_crowd, run_build
 from cococrowd.cli import main
 from cococrowd.cocofile import load_keypoint_file
-from tinycoco import person, random_world, write_world
+from tests.helpers.tinycoco import person, random_world, write_world
 
 
 def brute_force_groups(data, thr=0.1):

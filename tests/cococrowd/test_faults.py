@@ -8,12 +8,12 @@ import errno
 
 import pytest
 from click.testing import CliRunner
-from faults import EACCES, ENOSPC, _all, _disk_full, _one_error, _read_only
+from tests.helpers.faults import EACCES, ENOSPC, _all, _disk_full, _one_error, _read_only
 from PIL import Image
 
 from cococrowd.build import run_build
 from cococrowd.cli import main
-from tinycoco import random_world, write_world
+from tests.helpers.tinycoco import random_world, write_world
 
 
 @pytest.fixture(scope="module")

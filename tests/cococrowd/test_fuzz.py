@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from cococrowd.build import run_build
 from cococrowd.cli import main
-from tinycoco import random_world, write_world
+from tests.helpers.tinycoco import random_world, write_world
 
 EXAMPLES = int(os.environ.get("COCOCROWD_FUZZ_EXAMPLES", "20"))   # per reader
 LOG = os.environ.get("COCOCROWD_FUZZ_LOG")

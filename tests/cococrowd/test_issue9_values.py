@@ -12,7 +12,7 @@ from pycocotools import mask as mask_utils
 
 from cococrowd.cli import main
 from cococrowd.cocofile import CocoFormatError, _rle_string_counts, read_json
-from tinycoco import random_world, write_world
+from tests.helpers.tinycoco import random_world, write_world
 
 
 def _two_people(d):

@@ -14,7 +14,7 @@ from cococrowd.build import run_build
 from cococrowd.cli import main
 from cococrowd.jitter import jitter_boxes, level_rng, run_jitter
 from cococrowd.split import run_split
-from tinycoco import random_world, write_world
+from tests.helpers.tinycoco import random_world, write_world
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from cococrowd.build import run_build
 from cococrowd.cli import main
 from cococrowd.cocofile import CocoFormatError, check_name, path_problem
 from cococrowd.jitter import run_jitter
-from tinycoco import random_world, write_world
+from tests.helpers.tinycoco import random_world, write_world
 
 
 def files_under(root: Path) -> set[str]:

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from synthcrowd import build_synthetic_crowd
+from tests.helpers.synthcrowd import build_synthetic_crowd
 from click.testing import CliRunner
 from PIL import Image
 

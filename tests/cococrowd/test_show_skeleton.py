@@ -4,7 +4,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from synthcrowd import build_synthetic_crowd
+from tests.helpers.synthcrowd import build_synthetic_crowd
 
 from cococrowd.cli import main
 

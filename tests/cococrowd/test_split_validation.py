@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from cococrowd.build import run_build
 from cococrowd.cli import main
-from tinycoco import random_world, write_world
+from tests.helpers.tinycoco import random_world, write_world
 
 
 @pytest.fixture(scope="module")

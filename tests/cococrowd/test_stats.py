@@ -15,7 +15,7 @@ from cococrowd.build import run_build
 from cococrowd.cli import main
 from cococrowd.plots import fold_tail
 from cococrowd.split import run_split
-from tinycoco import COCO_KP, random_world, write_world
+from tests.helpers.tinycoco import COCO_KP, random_world, write_world
 
 
 def _ann(ann_id, image_id, bbox, iscrowd=0):

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from scoring_helpers import three_image_world, write_json  # noqa: E402
+from tests.helpers.scoring import three_image_world, write_json
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LINE = "compiling the scoring kernels once"
 
 

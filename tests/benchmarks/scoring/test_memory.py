@@ -20,7 +20,7 @@ from scipy.optimize import linear_sum_assignment as scipy_lsa
 
 from benchmarks.scoring.assignment import linear_sum_assignment
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _same_as_scipy(m: np.ndarray) -> None:
@@ -115,8 +115,7 @@ def _run(code: str) -> str:
 
 
 def test_scoring_a_file_does_not_import_scipy_optimize(tmp_path):
-    sys.path.insert(0, str(Path(__file__).parent))
-    from scoring_helpers import three_image_world, write_json
+    from tests.helpers.scoring import three_image_world, write_json
 
     gt, results = three_image_world()
     gt_path, res_path = write_json(tmp_path / "gt.json", gt), write_json(tmp_path / "res.json", results)

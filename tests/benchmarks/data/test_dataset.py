@@ -412,7 +412,7 @@ def test_train_without_source_falls_back_to_crop_with_warning(tmp_path):
 def test_real_coco_group_through_build(tmp_path):
     """The two real 2-person groups of COCO image 197388, cut by `cococrowd build`."""
     import pathlib
-    real = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real" / "coco_kp_sample"
+    real = pathlib.Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "real" / "coco_kp_sample"
     if not real.is_dir():
         pytest.skip("real sample data not present")
     build = pytest.importorskip("cococrowd.build")

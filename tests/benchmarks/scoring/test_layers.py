@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .scoring_helpers import three_image_world, write_json
+from tests.helpers.scoring import three_image_world, write_json
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_scoring_loads_no_report(tmp_path):

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from synthcrowd import build_synthetic_crowd
+from tests.helpers.synthcrowd import build_synthetic_crowd
 from click.testing import CliRunner
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -14,7 +14,7 @@ from pycocotools.cocoeval import COCOeval
 from benchmarks.cli import main as bench
 from benchmarks.engine.oracle import OracleMethod
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 SIZES = {128: "seqpose_cpu_smoke.toml", 256: "seqpose_gpu_proof.toml", 512: "seqpose_coco_crowd.toml"}
 
 

@@ -1,9 +1,9 @@
 """Rebuild crowdpose_reference.json.gz: generated CrowdPose-format cases and the
 numbers crowdposetools and xtcocotools give on them (so CI needs neither tool).
 
-    .venv/bin/python tests/benchmarks/data/make_crowdpose_reference.py cases DIR
-    TOOLS/bin/python tests/benchmarks/data/make_crowdpose_reference.py reference DIR CROWDPOSE_PYTHONAPI
-    .venv/bin/python tests/benchmarks/data/make_crowdpose_reference.py pack DIR
+    .venv/bin/python tests/benchmarks/scoring/reference/make_crowdpose_reference.py cases DIR
+    TOOLS/bin/python tests/benchmarks/scoring/reference/make_crowdpose_reference.py reference DIR CROWDPOSE_PYTHONAPI
+    .venv/bin/python tests/benchmarks/scoring/reference/make_crowdpose_reference.py pack DIR
 
 TOOLS: a throwaway venv with numpy < 2, cython and xtcocotools; CROWDPOSE_PYTHONAPI:
 Jeff-sjtu/CrowdPose crowdpose-api/PythonAPI built with ``setup.py build_ext --inplace``.
@@ -45,8 +45,8 @@ def sample_results(gt: dict) -> list[dict]:
 
 
 def _make(seed, n_images, ci_pool, keep_area, names, zero_id=False, dup=True):
-    sys.path.insert(0, str(HERE.parents[2]))
-    from tests.benchmarks.scoring_helpers import random_case
+    sys.path.insert(0, str(HERE.parents[3]))
+    from tests.helpers.scoring import random_case
 
     rng = np.random.default_rng(1000 + seed)
     gt, res = random_case(seed, n_images=n_images, k=len(names), names=names, zero_id=zero_id)
@@ -72,8 +72,8 @@ def _make(seed, n_images, ci_pool, keep_area, names, zero_id=False, dup=True):
 
 
 def cases(out: Path) -> None:
-    sys.path.insert(0, str(HERE.parents[2]))
-    from tests.benchmarks.scoring_helpers import COCO17, CROWDPOSE14
+    sys.path.insert(0, str(HERE.parents[3]))
+    from tests.helpers.scoring import COCO17, CROWDPOSE14
 
     c = {
         "g01_all_buckets": _make(1, 16, CI_VALUES, False, CROWDPOSE14),
@@ -101,7 +101,7 @@ def cases(out: Path) -> None:
     for name, (g, r) in c.items():
         (out / f"{name}_gt.json").write_text(json.dumps(g))
         (out / f"{name}_res.json").write_text(json.dumps(r))
-    real = HERE.parents[3] / "shared" / "data" / "real" / REAL_SAMPLE
+    real = HERE.parents[4] / "shared" / "data" / "real" / REAL_SAMPLE
     g = json.loads(real.read_text())
     (out / "real_sample_gt.json").write_text(json.dumps(g))
     (out / "real_sample_res.json").write_text(json.dumps(sample_results(g)))

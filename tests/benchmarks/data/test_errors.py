@@ -40,7 +40,7 @@ def test_missing_crop_names_file_and_image_id(crowd_json):
 def test_missing_crop_and_source_in_train_mode(crowd_json):
     data = json.loads(crowd_json.read_text())
     (crowd_json.parent / data["crowd_info"]["image_dir"] / data["images"][0]["file_name"]).unlink()
-    (crowd_json.parents[1] / "source" / data["images"][0]["source_file_name"]).unlink()
+    (crowd_json.parents[2] / "source" / data["images"][0]["source_file_name"]).unlink()
     ds = CrowdPoseDataset(crowd_json, input_size=64)
     with pytest.warns(UserWarning, match="not found"), pytest.raises(MissingImageError, match="image id 1"):
         ds[0]
@@ -149,7 +149,7 @@ def test_null_image_dir_cuts_the_crops_from_the_sources(crowd_json):
         assert np.isfinite(train[0]["image"].numpy()).all()
     # a missing source is named, not replaced by a crop that does not exist
     data = json.loads(crowd_json.read_text())
-    source = crowd_json.parents[1] / "source" / data["images"][1]["source_file_name"]
+    source = crowd_json.parents[2] / "source" / data["images"][1]["source_file_name"]
     source.unlink()
     with pytest.raises(MissingImageError, match=r"source image not found for image id 2 .*images\[1\]"
                                                 r"\.source_file_name.*crowd_info\.image_dir is null"):
@@ -181,6 +181,6 @@ def test_check_files_finds_a_missing_image_before_any_sample(crowd_json):
     CrowdPoseDataset(crowd_json, input_size=64).check_files()          # training reads the sources
     with pytest.raises(MissingImageError, match=r"crop image not found for image id 2 .*images\[1\]\.file_name"):
         CrowdPoseDataset(crowd_json, input_size=64, train=False).check_files()
-    (crowd_json.parents[1] / "source" / data["images"][1]["source_file_name"]).unlink()
+    (crowd_json.parents[2] / "source" / data["images"][1]["source_file_name"]).unlink()
     with pytest.raises(MissingImageError, match="neither is its source image"):
         CrowdPoseDataset(crowd_json, input_size=64).check_files()

@@ -5,7 +5,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from synthcrowd import build_synthetic_crowd
+from tests.helpers.synthcrowd import build_synthetic_crowd
 
 from benchmarks.cli import main as bench
 from cococrowd.cli import main as cococrowd

@@ -3,8 +3,6 @@ and the JSON path; an empty results list scores zero."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +10,7 @@ from benchmarks.scoring import score_files
 from benchmarks.scoring.score import parse_jitter
 from cococrowd.cocofile import CocoFormatError
 
-sys.path.insert(0, str(Path(__file__).parent))
-from scoring_helpers import dt, gt_ann, gt_file, image, pose, write_json  # noqa: E402
+from tests.helpers.scoring import dt, gt_ann, gt_file, image, pose, write_json
 
 
 def _world(tmp_path, **img_extra):
@@ -283,7 +280,7 @@ def test_bench_score_jitter_error_is_one_line_with_exit_code_2(tmp_path):
 def test_ground_truth_far_off_keypoint_scores_as_pycocotools_does(tmp_path):
     """A ground-truth keypoint at 1e308: pycocotools scores it (that keypoint never matches);
     so does bench score, PCK included (its Hungarian costs overflowed to inf before)."""
-    from scoring_helpers import pycoco
+    from tests.helpers.scoring import pycoco
     a, b = pose(100, 150, 60), pose(220, 150, 60)
     far = a.copy()
     far[3] = (1e308, 1e308)

@@ -11,7 +11,7 @@ from pycocotools.cocoeval import Params
 from benchmarks.scoring.sigmas import COCO17_NAMES, CROWDPOSE14_NAMES, parse_user_sigmas
 from cococrowd.cocofile import CocoFormatError
 
-from .scoring_helpers import pose, write_json
+from tests.helpers.scoring import pose, write_json
 
 # pycocotools' own COCO-17 values, each written with all its digits (repr round-trips)
 COCO17_TEXT = ",".join(repr(float(v)) for v in Params(iouType="keypoints").kpt_oks_sigmas)
@@ -73,7 +73,7 @@ def test_cli_long_list_scores(tmp_path):
 
     from benchmarks.cli import main
 
-    from .scoring_helpers import dt, gt_ann, gt_file, image
+    from tests.helpers.scoring import dt, gt_ann, gt_file, image
 
     xy = pose(200, 150, 90)
     gp = write_json(tmp_path / "gt.json", gt_file([image(1)], [gt_ann(1, 1, xy)]))

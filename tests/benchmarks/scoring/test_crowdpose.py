@@ -1,9 +1,9 @@
 """--protocol crowdpose equals crowdposetools / xtcocotools exactly.
 
-The reference numbers in data/crowdpose_reference.json.gz were produced by
+The reference numbers in reference/crowdpose_reference.json.gz were produced by
 crowdposetools (Jeff-sjtu/CrowdPose, built from source) and xtcocotools
 (``keypoints_crowd``, ``use_area=False``) on the cases stored beside them;
-data/make_crowdpose_reference.py rebuilds them. Equality is exact (==).
+reference/make_crowdpose_reference.py rebuilds them. Equality is exact (==).
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import pytest
 from benchmarks.scoring import score_files
 from benchmarks.scoring.protocol import OFFICIAL_STATS
 
-from .data.make_crowdpose_reference import REAL_SAMPLE, sample_results
-from .scoring_helpers import write_json
+from .reference.make_crowdpose_reference import REAL_SAMPLE, sample_results
+from tests.helpers.scoring import write_json
 
-FIXTURE = Path(__file__).parent / "data" / "crowdpose_reference.json.gz"
+FIXTURE = Path(__file__).parent / "reference" / "crowdpose_reference.json.gz"
 with gzip.open(FIXTURE, "rt") as _f:
     REF = json.load(_f)["cases"]
 GENERATED = sorted(k for k in REF if k != "real_sample")

@@ -11,12 +11,12 @@ from click.testing import CliRunner
 
 from benchmarks.cli import main as bench
 
-from .data.make_crowdpose_reference import REAL_SAMPLE, sample_results
-from .scoring_helpers import pycoco, write_json
+from .reference.make_crowdpose_reference import REAL_SAMPLE, sample_results
+from tests.helpers.scoring import pycoco, write_json
 
-with gzip.open(Path(__file__).parent / "data" / "crowdpose_reference.json.gz", "rt") as _f:
+with gzip.open(Path(__file__).parent / "reference" / "crowdpose_reference.json.gz", "rt") as _f:
     REF = json.load(_f)["cases"]
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 
 
 def _score(args):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from synthcrowd import build_synthetic_crowd
+from tests.helpers.synthcrowd import build_synthetic_crowd
 
 from baselines.ae.authors import authors_state_dict
 from baselines.ae.hourglass import StackedHourglass

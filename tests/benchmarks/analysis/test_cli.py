@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from synthcrowd import build_synthetic_crowd
+from tests.helpers.synthcrowd import build_synthetic_crowd
 from click.testing import CliRunner
 from PIL import Image
 
@@ -121,7 +121,7 @@ def test_missing_images_folder_is_refused(crowd, tmp_path):
 
 
 def test_bench_run_analyzes_and_bench_report_puts_methods_side_by_side(crowd, tmp_path):
-    configs = __import__("pathlib").Path(__file__).resolve().parents[2] / "configs"
+    configs = __import__("pathlib").Path(__file__).resolve().parents[3] / "configs"
     oracle = tmp_path / "oracle"
     r = CliRunner().invoke(bench, ["run", "--method", "oracle", "--config", str(configs / "seqpose_cpu_smoke.toml"),
                                    "--gt", str(crowd), "--out", str(oracle), "--bootstrap", "0", "--gallery", "1",

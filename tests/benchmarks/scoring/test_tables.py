@@ -2,18 +2,14 @@
 whose AP, bucket AP, PCK and confusion matrix are known by construction."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from benchmarks.scoring import score_files
 from benchmarks.scoring.pck import part_of
 
-sys.path.insert(0, str(Path(__file__).parent))
-from scoring_helpers import (COCO17, dt, gt_ann, gt_file, image, pose, three_image_world,  # noqa: E402
-                             write_json)
+from tests.helpers.scoring import (COCO17, dt, gt_ann, gt_file, image, pose, three_image_world,
+                                   write_json)
 
 R = 101  # recall thresholds 0:0.01:1
 FAR = np.array([300.0, 0.0])

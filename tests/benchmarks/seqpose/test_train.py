@@ -1,7 +1,6 @@
 """Training: overfitting a tiny batch, DDP = one process on the combined batch, exact resume,
 curriculum and config handling."""
 import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,7 @@ from benchmarks.seqpose.method import SeqPoseMethod, batch_steps
 
 OURS = SeqPoseMethod()
 
-sys.path.insert(0, str(Path(__file__).parent))
-from seqpose_helpers import DDP_COUNTS, ToyDataset, ddp_worker, tiny_config  # noqa: E402
+from tests.helpers.seqpose import DDP_COUNTS, ToyDataset, ddp_worker, tiny_config
 
 NAMES = ToyDataset.keypoint_names
 
@@ -173,7 +171,7 @@ def test_batch_steps_covers_every_image():
 
 
 def test_config_files_and_errors(tmp_path):
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     for name in sorted(p.name for p in (repo / "configs").glob("seqpose_*.toml")):  # every shipped one loads
         load_config(repo / "configs" / name)
     paper = load_config(repo / "configs" / "seqpose_coco_crowd.toml")

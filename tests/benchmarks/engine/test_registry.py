@@ -6,19 +6,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))  # engine_helpers, importable by name in spawned processes
 
 import pytest
 import torch
 from click.testing import CliRunner
-from synthcrowd import build_synthetic_crowd
+from tests.helpers.synthcrowd import build_synthetic_crowd
 
 from benchmarks.cli import main as bench
 from benchmarks.engine import checkpoint, registry
 from benchmarks.engine.method import LearnedMethod
 from benchmarks.engine.train import train_on_file
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LEARNED = registry.learned_methods()
 UNTRAINED = sorted(set(registry.available()) - set(LEARNED))  # each with its own test_options
 
@@ -124,7 +123,7 @@ def test_the_readmes_method_is_one_new_file(tmp_path):
     assert "people in 2 images" in done.stdout and (tmp_path / "run" / "scores.json").is_file()
     assert str(tmp_path) in json.loads((tmp_path / "run" / "run.json").read_text())["results"]
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
-                            "tests/benchmarks/test_registry.py", "-k", f"{name} or discovery or cli_takes or refused"],
+                            "tests/benchmarks/engine/test_registry.py", "-k", f"{name} or discovery or cli_takes or refused"],
                            cwd=tmp_path, env=env, capture_output=True, text=True)
     assert tests.returncode == 0 and "5 passed" in tests.stdout, tests.stdout[-3000:]
 
@@ -199,7 +198,7 @@ def test_two_process_ddp_step_equals_one_process_on_the_combined_batch(name, cro
     from benchmarks.engine import distributed
     from benchmarks.engine.config import config_from_dict
     from benchmarks.engine.train import Trainer
-    from engine_helpers import ddp_method_worker, four_samples
+    from tests.helpers.engine import ddp_method_worker, four_samples
     method, config = _smoke(name)
     raw = config.to_dict()
     for spec in BATCH_FREE.get(name, []):

@@ -5,8 +5,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from faults import EACCES, ENOSPC, _all, _disk_full, _one_error, _read_only
-from synthcrowd import build_synthetic_crowd
+from tests.helpers.faults import EACCES, ENOSPC, _all, _disk_full, _one_error, _read_only
+from tests.helpers.synthcrowd import build_synthetic_crowd
 
 from benchmarks.cli import main as bench
 

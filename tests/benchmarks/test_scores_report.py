@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,7 @@ from benchmarks.scores_report import write_comparison
 from benchmarks.evaluate import score_and_report
 from benchmarks.scoring import paper
 
-sys.path.insert(0, str(Path(__file__).parent))
-from scoring_helpers import three_image_world, write_json  # noqa: E402
+from tests.helpers.scoring import three_image_world, write_json
 
 PAPER_TXT = Path(__file__).resolve().parents[2].parent / "shared" / "paper.txt"
 

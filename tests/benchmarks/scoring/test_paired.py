@@ -4,8 +4,6 @@ interval of the per-resample differences."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +16,7 @@ from benchmarks.scoring.groundtruth import load_ground_truth
 from benchmarks.scoring.results import load_results
 from benchmarks.scoring.sigmas import resolve_sigmas
 
-sys.path.insert(0, str(Path(__file__).parent))
-from scoring_helpers import dt, gt_ann, gt_file, image, pose, random_case, write_json  # noqa: E402
+from tests.helpers.scoring import dt, gt_ann, gt_file, image, pose, random_case, write_json
 
 SHIFT = (5, -3)   # level-5 crop origin minus base crop origin (integers: mapping back is exact)
 

@@ -4,7 +4,7 @@
   the same GroundTruth / Detections arrays, bit for bit, as the per-record
   validators on every spelling, and their messages on every odd file;
 - the numba OKS + matching engine equals the numpy one, and the numba bootstrap
-  equals the numpy block formulation (tests/benchmarks/scoring_reference.py), on
+  equals the numpy block formulation (tests/helpers/scoring_reference.py), on
   inputs with ties, crowds, ids 0, and more than 128 keypoints;
 - a report that fails halfway leaves nothing of the run behind.
 """
@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,10 +25,9 @@ from benchmarks.scoring.groundtruth import ground_truth_from_dataset, load_groun
 from benchmarks.scoring.results import _check_one, load_results, validate_results
 from benchmarks.scoring.sigmas import resolve_sigmas
 
-sys.path.insert(0, str(Path(__file__).parent))
-from scoring_helpers import (CROWDPOSE14, pycoco, random_case, stats_as_pycoco, three_image_world,  # noqa: E402
-                             write_json)
-from scoring_reference import _match_people_numpy, evaluate_numpy, numpy_aps  # noqa: E402
+from tests.helpers.scoring import (CROWDPOSE14, pycoco, random_case, stats_as_pycoco, three_image_world,
+                                   write_json)
+from tests.helpers.scoring_reference import _match_people_numpy, evaluate_numpy, numpy_aps
 
 
 def _same(a, b):

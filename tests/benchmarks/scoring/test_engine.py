@@ -3,8 +3,6 @@ precision/recall arrays, per-subset re-accumulation and bootstrap multisets."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,9 +13,8 @@ from benchmarks.scoring.groundtruth import load_ground_truth
 from benchmarks.scoring.results import load_results
 from benchmarks.scoring.sigmas import COCO17_NAMES, resolve_sigmas
 
-sys.path.insert(0, str(Path(__file__).parent))
-from scoring_helpers import (CROWDPOSE14, dt, gt_ann, gt_file, image, pose, pycoco,  # noqa: E402
-                             pycoco_multiset, random_case, stats_as_pycoco, write_json)
+from tests.helpers.scoring import (CROWDPOSE14, dt, gt_ann, gt_file, image, pose, pycoco,
+                                   pycoco_multiset, random_case, stats_as_pycoco, write_json)
 
 REFERENCE_STATS = [0.5048844884488449, 0.7227722772277227, 0.6336633663366337, 0.46633663366336636,
                    0.7504950495049505, 0.5181818181818182, 0.7272727272727273, 0.6363636363636364,
