@@ -132,12 +132,12 @@ class MaskRCNNMethod(Method):
         from torch.utils.data import DataLoader
         from tqdm import tqdm
 
-        from benchmarks.data import CrowdPoseDataset
+        from benchmarks.data import CocoCrowdDataset
         from benchmarks.engine.distributed import pick_device
         from benchmarks.engine.predict import person_category_id
         if images is not None and not Path(images).is_dir():
             raise FileNotFoundError(f"--images {images}: no such folder")
-        dataset = CrowdPoseDataset(gt_path, train=False, use_source_images=False, crops_dir=images)
+        dataset = CocoCrowdDataset(gt_path, train=False, use_source_images=False, crops_dir=images)
         names = tuple(dataset.keypoint_names)
         dev = pick_device(self.device)
         model, k = build_detector(self.weights, len(names), min_size=self.min_size, max_size=self.max_size,

@@ -5,7 +5,7 @@ crowd regions of 2-6 people cut as PNG crops, some ignored people), then,
 on one core (torch.set_num_threads(1)) and interleaved to share the
 machine's noise, times:
   decode   = open + decode each sample's source JPEG     (the reference)
-  train    = CrowdPoseDataset(train=True) samples: source decode, one affine
+  train    = CocoCrowdDataset(train=True) samples: source decode, one affine
              warp, ImageNet normalisation, part / person disks, loss mask
   crop     = the same from the PNG crops (use_source_images=False)
   eval     = train=False: letterboxed crop, no augmentation
@@ -25,13 +25,14 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from benchmarks.data import CrowdPoseDataset, collate_people
+from benchmarks.data import CocoCrowdDataset, collate_people
 from benchmarks.data.fixtures import random_crowd_dataset
+from benchmarks.data.targets import DiskTargets
 
 TARGET = 50.0
 
 
-def time_decode(ds: CrowdPoseDataset) -> float:
+def time_decode(ds: CocoCrowdDataset) -> float:
     t = time.perf_counter()
     for rec in ds.crowd.images:
         with Image.open(rec.source_path) as img:
@@ -39,7 +40,7 @@ def time_decode(ds: CrowdPoseDataset) -> float:
     return time.perf_counter() - t
 
 
-def time_samples(ds: CrowdPoseDataset, epoch: int) -> float:
+def time_samples(ds: CocoCrowdDataset, epoch: int) -> float:
     ds.set_epoch(epoch)
     t = time.perf_counter()
     for i in range(len(ds)):
@@ -59,10 +60,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="seqpose-data-speed-") as tmp:
         path = random_crowd_dataset(Path(tmp), num_sources=args.sources, regions_per_source=2,
                                     source_size=(640, 480), people=(2, 6), seed=args.seed)
+        disks = DiskTargets(3, args.size // 4)   # the sequential model's targets, as measured before
         modes = {
-            "train": CrowdPoseDataset(path, input_size=args.size, seed=args.seed),
-            "crop": CrowdPoseDataset(path, input_size=args.size, seed=args.seed, use_source_images=False),
-            "eval": CrowdPoseDataset(path, input_size=args.size, train=False),
+            "train": CocoCrowdDataset(path, input_size=args.size, seed=args.seed, encoder=disks),
+            "crop": CocoCrowdDataset(path, input_size=args.size, seed=args.seed, use_source_images=False,
+                                     encoder=disks),
+            "eval": CocoCrowdDataset(path, input_size=args.size, train=False, encoder=disks),
         }
         ds = modes["train"]
         n = len(ds)

@@ -9,7 +9,7 @@ Measures, at one input size (default 512):
   torchvision ResNet (``--backbone``; forward, mean of the last feature map, backward, Adam) in
   the same process;
 * inference images/s of torchvision's Keypoint R-CNN (random weights, its 800 px resize);
-* the data pipeline's samples/s on one core (``CrowdPoseDataset`` in training mode: source
+* the data pipeline's samples/s on one core (``CocoCrowdDataset`` in training mode: source
   image decode, affine warp, normalisation, part/person targets and mask), against decoding
   the same source images alone.
 
@@ -97,12 +97,12 @@ def method_config(method, args):
 def learned_rows(name: str, args, device: torch.device, gt: Path, reference) -> list[dict]:
     """Training and inference images/s of one learned method on real encoded batches of the
     data pipeline, each against the bare ResNet reference of the same size (same process)."""
-    from benchmarks.data import CrowdPoseDataset
+    from benchmarks.data import CocoCrowdDataset
     from benchmarks.engine.registry import get_method
     method = get_method(name, progress=False)
     config = method_config(method, args)
     size = config.data.input_size
-    dataset = CrowdPoseDataset(gt, input_size=size, train=True, radius=None, use_source_images=True)
+    dataset = CocoCrowdDataset(gt, input_size=size, train=True, use_source_images=True)
     names = list(dataset.keypoint_names)
     codec = method.codec(config, names)
     dataset.encoder = codec.encode
@@ -208,7 +208,7 @@ def model_rows(args, device: torch.device) -> list[dict]:
 def data_rows(args) -> list[dict]:
     from PIL import Image
 
-    from benchmarks.data import CrowdPoseDataset
+    from benchmarks.data import CocoCrowdDataset
     tmp = None
     gt = args.gt
     if gt is None:
@@ -217,7 +217,9 @@ def data_rows(args) -> list[dict]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one core: the rate a DataLoader worker gets
     try:
-        ds = CrowdPoseDataset(gt, input_size=args.size, train=True)   # the sequential model's disk targets
+        from benchmarks.data.targets import DiskTargets
+        ds = CocoCrowdDataset(gt, input_size=args.size, train=True,
+                              encoder=DiskTargets(3, args.size // 4))   # the sequential model's disk targets
         n = min(len(ds), args.data_samples)
         order = np.resize(np.arange(len(ds)), args.data_samples)
 

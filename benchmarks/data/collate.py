@@ -7,7 +7,7 @@ PADDED = ("people", "keypoints")
 
 
 def collate_people(batch: list[dict]) -> dict:
-    """Stack a list of :class:`CrowdPoseDataset` samples into a batch.
+    """Stack a list of :class:`CocoCrowdDataset` samples into a batch.
 
     ``people`` (P, K, H, W) and ``keypoints`` (P, K, 3) are zero-padded to the
     batch's largest P; ``people_valid`` (B, Pmax) bool marks the real ones.

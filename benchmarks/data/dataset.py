@@ -60,12 +60,11 @@ class CropSizeError(ValueError):
     """A crop PNG is not the width x height its COCO-crowd image record says."""
 
 
-class CrowdPoseDataset(torch.utils.data.Dataset):
-    """COCO-crowd samples for the sequential pose model.
+class CocoCrowdDataset(torch.utils.data.Dataset):
+    """The crowd regions of a COCO-crowd file as samples, for any method.
 
     ``__getitem__(i)`` returns a dict: ``image`` float32 (3, S, S)
-    ImageNet-normalised; ``parts`` float32 (K, S/4, S/4); ``people`` float32
-    (P, K, S/4, S/4); ``keypoints`` float32 (P, K, 3) map coordinates
+    ImageNet-normalised; ``keypoints`` float32 (P, K, 3) map coordinates
     (x, y, v), v = 0 when unlabelled or out of frame; ``mask`` float32
     (1, S/4, S/4), 0 where the losses must not look; ``image_id`` int;
     ``num_people`` int P; ``affine`` float64 (2, 3) from map pixel-index
@@ -76,14 +75,12 @@ class CrowdPoseDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, gt_json: str | os.PathLike, *, input_size: int = 512, output_stride: int = 4,
-                 train: bool = True, radius: float = 3, rotate: float = 40,
+                 train: bool = True, rotate: float = 40,
                  scale: tuple[float, float] = (0.75, 1.25), flip: bool = True, use_source_images: bool = True,
                  seed: int = 0, max_people: int | None = None, mask_beyond_crop: bool = False,
                  crops_dir: str | os.PathLike | None = None, encoder: Callable[[dict], dict] | None = None):
         if input_size <= 0 or output_stride <= 0 or input_size % output_stride:
             raise ValueError(f"input_size ({input_size}) must be a positive multiple of output_stride ({output_stride})")
-        if radius is not None and radius < 0:
-            raise ValueError(f"radius must be >= 0, got {radius}")
         if not (0 < scale[0] <= scale[1]):
             raise ValueError(f"scale must be (low, high) with 0 < low <= high, got {scale!r}")
         if rotate < 0:
@@ -96,10 +93,9 @@ class CrowdPoseDataset(torch.utils.data.Dataset):
         self.output_stride = int(output_stride)
         self.map_size = self.input_size // self.output_stride
         self.train = bool(train)
-        self.radius = None if radius is None else float(radius)
-        # the method's codec makes the training targets from each sample's geometry
-        self.encoder = encoder if encoder is not None else (
-            targets.DiskTargets(self.radius, self.map_size) if self.radius is not None else None)
+        # the method's codec makes its training targets from each sample's geometry (e.g. the
+        # sequential model's disks, targets.DiskTargets, adding ``parts`` and ``people``)
+        self.encoder = encoder
         self.rotate = float(rotate)
         self.scale = (float(scale[0]), float(scale[1]))
         self.flip = bool(flip)

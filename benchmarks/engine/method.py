@@ -60,7 +60,7 @@ GENERIC_OPTIONS = tuple(f.name for f in dataclasses.fields(Method))
 class Codec(Protocol):
     """Between the data pipeline's geometry and a method's tensors.
 
-    ``encode(sample)``: a sample of :class:`benchmarks.data.CrowdPoseDataset` (``image``,
+    ``encode(sample)``: a sample of :class:`benchmarks.data.CocoCrowdDataset` (``image``,
     ``keypoints`` (P, K, 3) map coordinates, ``mask`` (1, H, W), ``affine``, ...) -> the same
     dict with the method's training targets added. ``collate(samples)`` -> a batch.
     ``decode(raw, raw_flipped, flip_permutation)``: one image's model outputs (and those of its

@@ -34,11 +34,11 @@ def load_trained(method, path: str | Path, device: torch.device) -> tuple[torch.
 
 def eval_dataset(config, gt_path: str | Path, images: str | Path | None = None):
     """The data pipeline in eval mode at ``config.data.input_size``; ``images`` replaces the crops folder."""
-    from benchmarks.data import CrowdPoseDataset
+    from benchmarks.data import CocoCrowdDataset
     if images is not None and not Path(images).is_dir():
         raise FileNotFoundError(f"--images {images}: no such folder")
-    return CrowdPoseDataset(gt_path, input_size=config.data.input_size, output_stride=4, train=False,
-                            use_source_images=False, crops_dir=images, radius=None)
+    return CocoCrowdDataset(gt_path, input_size=config.data.input_size, output_stride=4, train=False,
+                            use_source_images=False, crops_dir=images)
 
 
 def person_category_id(gt_path: str | Path) -> int:

@@ -235,7 +235,7 @@ def train(method, config: Any | None, dataset: Dataset, out_dir: str | Path, *, 
           collate_fn: Callable, resume: bool = False, device: str | None = None,
           stop_after: int | None = None, deadline: float | None = None, progress: bool = True,
           pretrained: str | None = None) -> dict:
-    """Train ``method`` on ``dataset`` (samples as :class:`benchmarks.data.CrowdPoseDataset`
+    """Train ``method`` on ``dataset`` (samples as :class:`benchmarks.data.CocoCrowdDataset`
     gives them, encoded by the method's codec), writing ``out_dir/checkpoints/last.pt`` after
     every epoch, ``log.csv`` and TensorBoard events. ``stop_after`` ends this run after that
     many epochs and ``deadline`` (a ``time.monotonic()`` value) before an epoch that would not
@@ -351,9 +351,9 @@ def save_epoch(trainer: Trainer, out_dir: Path) -> None:
 def training_dataset(method, config: Any, gt_path: str | Path):
     """The data pipeline with this config's augmentation, encoding targets with the method's
     codec (every person kept: a method that caps people does it in its loss)."""
-    from benchmarks.data import CrowdPoseDataset
+    from benchmarks.data import CocoCrowdDataset
     d = config.data
-    dataset = CrowdPoseDataset(gt_path, input_size=d.input_size, output_stride=4, train=True, radius=None,
+    dataset = CocoCrowdDataset(gt_path, input_size=d.input_size, output_stride=4, train=True,
                                rotate=d.rotate, scale=tuple(d.scale), flip=d.flip,
                                use_source_images=d.use_source_images, seed=config.train.seed)
     codec = method.codec(config, list(dataset.keypoint_names))

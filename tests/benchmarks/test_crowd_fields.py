@@ -105,7 +105,7 @@ def _readers(bad, res, out):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_each_bad_field_gives_every_reader_the_same_line(world, tmp_path, case):
-    from benchmarks.data.dataset import CrowdPoseDataset
+    from benchmarks.data.dataset import CocoCrowdDataset
 
     gt, data, res = world
     change, where = CASES[case]
@@ -123,7 +123,7 @@ def test_each_bad_field_gives_every_reader_the_same_line(world, tmp_path, case):
             assert len(out) == 1 and "Traceback" not in r.output, (name, r.output)
             lines[name] = out[0]
         with pytest.raises(CocoFormatError) as err:
-            CrowdPoseDataset(bad, train=False)
+            CocoCrowdDataset(bad, train=False)
         lines["dataset"] = f"error: {err.value}"
         assert len(set(lines.values())) == 1, lines
         assert lines["build"].startswith(f"error: {bad}: {where}: "), lines["build"]

@@ -6,6 +6,8 @@ import torch
 
 from benchmarks.data import collate_people
 
+from tests.helpers.data import disk_dataset
+
 
 def fake_sample(p: int, k: int = 3, m: int = 4, image_id: int = 1) -> dict:
     g = torch.Generator().manual_seed(p * 10 + image_id)
@@ -47,10 +49,9 @@ def test_all_empty_batch_and_errors():
 
 
 def test_works_in_a_dataloader_with_the_dataset(tmp_path):
-    from benchmarks.data import CrowdPoseDataset
     from benchmarks.data.fixtures import random_crowd_dataset
     path = random_crowd_dataset(tmp_path, num_sources=2, regions_per_source=2, source_size=(160, 120), seed=2)
-    ds = CrowdPoseDataset(path, input_size=64)
+    ds = disk_dataset(path, input_size=64)
     loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=collate_people)
     (batch,) = list(loader)
     counts = [ds[i]["num_people"] for i in range(4)]
@@ -59,10 +60,9 @@ def test_works_in_a_dataloader_with_the_dataset(tmp_path):
 
 
 def test_worker_processes_give_the_same_samples_and_see_set_epoch(tmp_path):
-    from benchmarks.data import CrowdPoseDataset
     from benchmarks.data.fixtures import random_crowd_dataset
     path = random_crowd_dataset(tmp_path, num_sources=2, regions_per_source=2, source_size=(160, 120), seed=3)
-    ds = CrowdPoseDataset(path, input_size=64, seed=1)
+    ds = disk_dataset(path, input_size=64, seed=1)
     loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=collate_people, num_workers=2)
     for epoch in (0, 4):
         ds.set_epoch(epoch)

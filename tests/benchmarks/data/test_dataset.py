@@ -1,4 +1,4 @@
-"""CrowdPoseDataset: geometry, flips, masks, determinism, eval letterbox.
+"""CocoCrowdDataset: geometry, flips, masks, determinism, eval letterbox.
 
 Expectations are computed independently of the pipeline: pixel values by
 scipy's bilinear interpolation of the decoded source image, positions by
@@ -14,10 +14,12 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from benchmarks.data import AugParams, CrowdPoseDataset
+from benchmarks.data import AugParams
 from benchmarks.data.augment import IMAGENET_MEAN, IMAGENET_STD
 from benchmarks.data.crowdfile import load_crowd_file
 from benchmarks.data.fixtures import COCO_KEYPOINTS, Person, RegionSpec, random_crowd_dataset, write_crowd_dataset
+
+from tests.helpers.data import disk_dataset
 
 K = len(COCO_KEYPOINTS)
 LEFT_EYE, RIGHT_EYE = COCO_KEYPOINTS.index("left_eye"), COCO_KEYPOINTS.index("right_eye")
@@ -59,7 +61,7 @@ def blob_json(tmp_path_factory):
 # ---------------------------------------------------------------- geometry
 
 def test_sample_shapes_and_types(random_json):
-    ds = CrowdPoseDataset(random_json, input_size=128)
+    ds = disk_dataset(random_json, input_size=128)
     crowd = load_crowd_file(random_json)
     for i in range(len(ds)):
         s = ds[i]
@@ -91,7 +93,7 @@ def test_hand_computed_affine():
 def test_image_pixels_follow_affine(random_json, use_source):
     """Every output pixel equals bilinear interpolation of the source (or crop)
     at the position that ``affine`` names, so images and targets agree."""
-    ds = CrowdPoseDataset(random_json, input_size=192, use_source_images=use_source, scale=(0.9, 1.1))
+    ds = disk_dataset(random_json, input_size=192, use_source_images=use_source, scale=(0.9, 1.1))
     crowd = ds.crowd
     for i in (0, 3):
         rec = crowd.images[i]
@@ -138,7 +140,7 @@ def test_keypoints_land_on_their_blobs(blob_json, params, use_source):
     the right eye on the green one; after a flip the red blob (the person's
     left eye, now on the picture's right) is labelled right_eye."""
     size = 128 if params.scale < 2 else 64  # the 4x zoom-out at S=64 goes through the reduce() path
-    ds = CrowdPoseDataset(blob_json, input_size=size, use_source_images=use_source)
+    ds = disk_dataset(blob_json, input_size=size, use_source_images=use_source)
     s = ds.sample(0, params)
     px = to_pixels(s["image"])
     red, green = px[0] - px[1], px[1] - px[0]   # grey background cancels
@@ -155,7 +157,7 @@ def test_keypoint_affine_round_trip(random_json):
     """``affine`` maps each output keypoint back to its file position in the
     crop's own frame (after a flip, channel k holds the partner keypoint of
     the unmirrored crop) to well within 0.5 px, people in annotation order."""
-    ds = CrowdPoseDataset(random_json, input_size=256)
+    ds = disk_dataset(random_json, input_size=256)
     perm = ds.flip_permutation
     checked = 0
     for epoch in range(3):
@@ -179,7 +181,7 @@ def test_keypoint_affine_round_trip(random_json):
 
 
 def test_targets_are_disks_around_output_keypoints(random_json):
-    ds = CrowdPoseDataset(random_json, input_size=128, radius=3)
+    ds = disk_dataset(random_json, input_size=128)
     rows, cols = np.mgrid[0:32, 0:32]
     for i in range(len(ds)):
         s = ds[i]
@@ -198,7 +200,7 @@ def test_targets_are_disks_around_output_keypoints(random_json):
 # ---------------------------------------------------------------- flips
 
 def test_flip_mirrors_image_and_targets_exactly(random_json):
-    ds = CrowdPoseDataset(random_json, input_size=128, use_source_images=False)
+    ds = disk_dataset(random_json, input_size=128, use_source_images=False)
     perm = torch.as_tensor(ds.flip_permutation)
     for i in range(len(ds)):
         a = ds.sample(i, AugParams(angle=0.0, scale=1.1))
@@ -221,7 +223,7 @@ CROWDPOSE = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "le
 def test_crowdpose_keypoints_flip_by_name(tmp_path):
     path = random_crowd_dataset(tmp_path, num_sources=1, regions_per_source=2, source_size=(200, 150),
                                 keypoint_names=CROWDPOSE, seed=11)
-    ds = CrowdPoseDataset(path, input_size=64, use_source_images=False)
+    ds = disk_dataset(path, input_size=64, use_source_images=False)
     assert ds.num_keypoints == 14 and ds.keypoint_names == CROWDPOSE
     a, b = ds.sample(0, AugParams()), ds.sample(0, AugParams(flip=True))
     assert a["parts"].shape == (14, 16, 16) and a["keypoints"].shape[1:] == (14, 3)
@@ -267,7 +269,7 @@ def map_pixel(aff: np.ndarray, crop_xy) -> tuple[int, int]:
 
 @pytest.mark.parametrize("params", [AugParams(), AugParams(flip=True, angle=30.0, scale=0.9)])
 def test_mask_covers_ignored_and_unlabelled_not_members(mask_json, params):
-    ds = CrowdPoseDataset(mask_json, input_size=256)
+    ds = disk_dataset(mask_json, input_size=256)
     s = ds.sample(0, params)
     mask, aff = s["mask"][0].numpy(), s["affine"].numpy()
     assert s["num_people"] == 1                              # the unlabelled member is not a target
@@ -285,8 +287,8 @@ def test_mask_covers_ignored_and_unlabelled_not_members(mask_json, params):
 
 def test_mask_beyond_crop_option(mask_json):
     zoom_out = AugParams(scale=1.25)
-    plain = CrowdPoseDataset(mask_json, input_size=128).sample(0, zoom_out)
-    masked = CrowdPoseDataset(mask_json, input_size=128, mask_beyond_crop=True).sample(0, zoom_out)
+    plain = disk_dataset(mask_json, input_size=128).sample(0, zoom_out)
+    masked = disk_dataset(mask_json, input_size=128, mask_beyond_crop=True).sample(0, zoom_out)
     aff = masked["affine"].numpy()
     corner = map_pixel(aff, (-5, -5))
     assert plain["mask"][0][corner] == 1 and masked["mask"][0][corner] == 0
@@ -305,7 +307,7 @@ def test_keypoints_pushed_out_of_frame_are_dropped(tmp_path):
     near_corner = person({0: (2.0, 2.0), 1: (50.0, 50.0)}, (0, 0, 60, 60))
     corner_only = person({0: (98.0, 98.0)}, (60, 60, 40, 40))
     path = write_crowd_dataset(tmp_path, {"s": src}, [RegionSpec("s", (0, 0, 100, 100), [near_corner, corner_only])])
-    ds = CrowdPoseDataset(path, input_size=64)
+    ds = disk_dataset(path, input_size=64)
     s = ds.sample(0, AugParams(scale=0.5))          # 2x zoom-in on the centre: corners leave the frame
     assert s["num_people"] == 1                      # the second member has nothing left in frame
     kp = s["keypoints"][0].numpy()
@@ -319,8 +321,8 @@ def test_keypoints_pushed_out_of_frame_are_dropped(tmp_path):
 
 
 def test_max_people_keeps_most_complete_in_annotation_order(random_json):
-    ds_all = CrowdPoseDataset(random_json, input_size=64, max_people=None)
-    ds_two = CrowdPoseDataset(random_json, input_size=64, max_people=2)
+    ds_all = disk_dataset(random_json, input_size=64, max_people=None)
+    ds_two = disk_dataset(random_json, input_size=64, max_people=2)
     seen_cut = False
     for i in range(len(ds_all)):
         a, b = ds_all[i], ds_two[i]
@@ -339,8 +341,8 @@ def test_max_people_keeps_most_complete_in_annotation_order(random_json):
 # ---------------------------------------------------------------- determinism and eval
 
 def test_same_seed_epoch_index_gives_same_sample(random_json):
-    a = CrowdPoseDataset(random_json, input_size=64, seed=5)
-    b = CrowdPoseDataset(random_json, input_size=64, seed=5)
+    a = disk_dataset(random_json, input_size=64, seed=5)
+    b = disk_dataset(random_json, input_size=64, seed=5)
     order_a = [a[i] for i in range(len(a))]
     order_b = [b[i] for i in reversed(range(len(b)))][::-1]     # access order must not matter
     for x, y in zip(order_a, order_b):
@@ -352,7 +354,7 @@ def test_same_seed_epoch_index_gives_same_sample(random_json):
     drawn = {(a.params(i).flip, a.params(i).angle, a.params(i).scale) for i in range(len(a))}
     a.set_epoch(1)
     assert drawn.isdisjoint({(a.params(i).flip, a.params(i).angle, a.params(i).scale) for i in range(len(a))})
-    c = CrowdPoseDataset(random_json, input_size=64, seed=6)
+    c = disk_dataset(random_json, input_size=64, seed=6)
     assert not torch.equal(c[0]["image"], order_a[0]["image"])
     # draws stay in range
     for e in range(5):
@@ -363,8 +365,8 @@ def test_same_seed_epoch_index_gives_same_sample(random_json):
 
 
 def test_switching_flip_off_keeps_other_draws(random_json):
-    on = CrowdPoseDataset(random_json, input_size=64, seed=3)
-    off = CrowdPoseDataset(random_json, input_size=64, seed=3, flip=False, rotate=40)
+    on = disk_dataset(random_json, input_size=64, seed=3)
+    off = disk_dataset(random_json, input_size=64, seed=3, flip=False, rotate=40)
     flips = []
     for i in range(len(on)):
         assert (on.params(i).angle, on.params(i).scale) == (off.params(i).angle, off.params(i).scale)
@@ -379,7 +381,7 @@ def test_eval_mode_letterbox(tmp_path):
     src[10:60, 20:120] = (200, 100, 50)
     region = RegionSpec("e", (20, 10, 100, 50), [person({0: (45.0, 35.0)}, (30, 20, 40, 30))])
     path = write_crowd_dataset(tmp_path, {"e": src}, [region], source_ext=".png")
-    ds = CrowdPoseDataset(path, input_size=64, train=False, seed=123)
+    ds = disk_dataset(path, input_size=64, train=False, seed=123)
     ds.set_epoch(9)
     s = ds[0]
     px = to_pixels(s["image"])
@@ -392,10 +394,10 @@ def test_eval_mode_letterbox(tmp_path):
     # keypoint (25, 25) in the crop -> input (16, 32) -> map (3.5, 7.5)
     np.testing.assert_allclose(s["keypoints"][0, 0].numpy(), [3.5, 7.5, 2], atol=1e-5)
     # eval ignores seed and epoch, and reads the crop even where a source exists
-    ds2 = CrowdPoseDataset(path, input_size=64, train=False)
+    ds2 = disk_dataset(path, input_size=64, train=False)
     assert torch.equal(ds2[0]["image"], s["image"])
     (tmp_path / "source" / "e.png").unlink()
-    assert torch.equal(CrowdPoseDataset(path, input_size=64, train=False)[0]["image"], s["image"])
+    assert torch.equal(disk_dataset(path, input_size=64, train=False)[0]["image"], s["image"])
 
 
 def test_train_without_source_falls_back_to_crop_with_warning(tmp_path):
@@ -403,7 +405,7 @@ def test_train_without_source_falls_back_to_crop_with_warning(tmp_path):
     path = write_crowd_dataset(tmp_path, {"w": src}, [RegionSpec("w", (10, 10, 40, 40), [person({0: (30.0, 30.0)},
                                                                                              (15, 15, 30, 30))])])
     (tmp_path / "source" / "w.jpg").unlink()
-    ds = CrowdPoseDataset(path, input_size=64)
+    ds = disk_dataset(path, input_size=64)
     with pytest.warns(UserWarning, match="source image .*w.jpg.* not found"):
         s = ds.sample(0, AugParams(scale=1.25))
     assert np.abs(to_pixels(s["image"])[:, 0, 0]).max() < 1e-3   # zero padding beyond the crop
@@ -418,7 +420,7 @@ def test_real_coco_group_through_build(tmp_path):
     build = pytest.importorskip("cococrowd.build")
     build.run_build(annotations=real / "test_coco.json", images=real, out=tmp_path, workers=1, progress=False)
     path = next((tmp_path / "annotations").glob("crowd_*.json"))
-    ds = CrowdPoseDataset(path, input_size=256)
+    ds = disk_dataset(path, input_size=256)
     assert len(ds) == 2
     for i in range(len(ds)):
         s = ds[i]

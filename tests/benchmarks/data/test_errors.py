@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.data import CropSizeError, CrowdPoseDataset, MissingImageError
+from benchmarks.data import CropSizeError, CocoCrowdDataset, MissingImageError
 from benchmarks.data.fixtures import random_crowd_dataset
 from cococrowd.cocofile import CocoFormatError
 
@@ -28,7 +28,7 @@ def test_missing_crop_names_file_and_image_id(crowd_json):
     data = json.loads(crowd_json.read_text())
     crop = crowd_json.parent / data["crowd_info"]["image_dir"] / data["images"][1]["file_name"]
     crop.unlink()
-    ds = CrowdPoseDataset(crowd_json, input_size=64, train=False)
+    ds = CocoCrowdDataset(crowd_json, input_size=64, train=False)
     ds[0]
     with pytest.raises(MissingImageError) as err:
         ds[1]
@@ -40,8 +40,8 @@ def test_missing_crop_names_file_and_image_id(crowd_json):
 def test_missing_crop_and_source_in_train_mode(crowd_json):
     data = json.loads(crowd_json.read_text())
     (crowd_json.parent / data["crowd_info"]["image_dir"] / data["images"][0]["file_name"]).unlink()
-    (crowd_json.parents[2] / "source" / data["images"][0]["source_file_name"]).unlink()
-    ds = CrowdPoseDataset(crowd_json, input_size=64)
+    (crowd_json.parents[1] / "source" / data["images"][0]["source_file_name"]).unlink()
+    ds = CocoCrowdDataset(crowd_json, input_size=64)
     with pytest.warns(UserWarning, match="not found"), pytest.raises(MissingImageError, match="image id 1"):
         ds[0]
 
@@ -49,7 +49,7 @@ def test_missing_crop_and_source_in_train_mode(crowd_json):
 def test_file_without_crowd_info(crowd_json):
     edit(crowd_json, lambda d: d.pop("crowd_info"))
     with pytest.raises(CocoFormatError) as err:
-        CrowdPoseDataset(crowd_json)
+        CocoCrowdDataset(crowd_json)
     assert str(crowd_json) in str(err.value) and "crowd_info: missing key" in str(err.value)
 
 
@@ -73,34 +73,34 @@ def test_file_without_crowd_info(crowd_json):
 def test_bad_crowd_fields_are_named(crowd_json, change, field):
     edit(crowd_json, change)
     with pytest.raises(CocoFormatError) as err:
-        CrowdPoseDataset(crowd_json)
+        CocoCrowdDataset(crowd_json)
     assert err.value.path == field and str(crowd_json) in str(err.value)
 
 
 def test_source_fields_only_needed_when_used(crowd_json):
     edit(crowd_json, lambda d: [im.pop("crop_box") for im in d["images"]])
-    assert len(CrowdPoseDataset(crowd_json, input_size=64, train=False)) == 2
-    assert len(CrowdPoseDataset(crowd_json, input_size=64, use_source_images=False)) == 2
+    assert len(CocoCrowdDataset(crowd_json, input_size=64, train=False)) == 2
+    assert len(CocoCrowdDataset(crowd_json, input_size=64, use_source_images=False)) == 2
 
 
 def test_null_source_folder_uses_crops(crowd_json):
     edit(crowd_json, lambda d: d["crowd_info"].update(source_images=None))
-    ds = CrowdPoseDataset(crowd_json, input_size=64)
+    ds = CocoCrowdDataset(crowd_json, input_size=64)
     assert ds.crowd.images[0].source_path is None
     assert np.isfinite(ds[0]["image"].numpy()).all()
 
 
 def test_missing_json_and_bad_arguments(tmp_path, crowd_json):
     with pytest.raises(CocoFormatError, match="file not found"):
-        CrowdPoseDataset(tmp_path / "nope.json")
+        CocoCrowdDataset(tmp_path / "nope.json")
     with pytest.raises(ValueError, match="multiple of output_stride"):
-        CrowdPoseDataset(crowd_json, input_size=130)
+        CocoCrowdDataset(crowd_json, input_size=130)
     with pytest.raises(ValueError, match="scale"):
-        CrowdPoseDataset(crowd_json, scale=(1.2, 0.8))
+        CocoCrowdDataset(crowd_json, scale=(1.2, 0.8))
     with pytest.raises(ValueError, match="max_people"):
-        CrowdPoseDataset(crowd_json, max_people=0)
+        CocoCrowdDataset(crowd_json, max_people=0)
     with pytest.raises(IndexError):
-        CrowdPoseDataset(crowd_json, input_size=64)[2]
+        CocoCrowdDataset(crowd_json, input_size=64)[2]
 
 
 def test_crops_dir_overrides_the_files_folder(crowd_json, tmp_path):
@@ -109,11 +109,11 @@ def test_crops_dir_overrides_the_files_folder(crowd_json, tmp_path):
     moved = tmp_path / "elsewhere"
     crops.rename(moved)
     with pytest.raises(MissingImageError):
-        CrowdPoseDataset(crowd_json, input_size=64, train=False)[0]
-    ds = CrowdPoseDataset(crowd_json, input_size=64, train=False, crops_dir=moved)
+        CocoCrowdDataset(crowd_json, input_size=64, train=False)[0]
+    ds = CocoCrowdDataset(crowd_json, input_size=64, train=False, crops_dir=moved)
     assert ds[0]["image"].shape == (3, 64, 64)
     with pytest.raises(FileNotFoundError, match="crops_dir .*missing: no such folder"):
-        CrowdPoseDataset(crowd_json, crops_dir=tmp_path / "missing")
+        CocoCrowdDataset(crowd_json, crops_dir=tmp_path / "missing")
 
 
 def test_stale_crop_of_another_size_is_refused(crowd_json):
@@ -123,7 +123,7 @@ def test_stale_crop_of_another_size_is_refused(crowd_json):
     from PIL import Image
     with Image.open(crop) as im:          # as if cut by an earlier build with a wider --margin
         im.resize((img["width"] + 6, img["height"] + 4)).save(crop)
-    ds = CrowdPoseDataset(crowd_json, input_size=64, train=False)
+    ds = CocoCrowdDataset(crowd_json, input_size=64, train=False)
     ds[0]
     with pytest.raises(CropSizeError) as err:
         ds[1]
@@ -137,19 +137,19 @@ def _without_crops(crowd_json):
 
 
 def test_null_image_dir_cuts_the_crops_from_the_sources(crowd_json):
-    with_crops = CrowdPoseDataset(crowd_json, input_size=64, train=False)
+    with_crops = CocoCrowdDataset(crowd_json, input_size=64, train=False)
     expected = [with_crops[i]["image"] for i in range(len(with_crops))]
     _without_crops(crowd_json)
-    ds = CrowdPoseDataset(crowd_json, input_size=64, train=False)
+    ds = CocoCrowdDataset(crowd_json, input_size=64, train=False)
     assert all(im.crop_path is None for im in ds.crowd.images)
     for i, image in enumerate(expected):       # the same pixels as the crop files: both cut at crop_box
         assert torch.equal(ds[i]["image"], image)
     for use_sources in (True, False):           # training reads the sources either way
-        train = CrowdPoseDataset(crowd_json, input_size=64, use_source_images=use_sources)
+        train = CocoCrowdDataset(crowd_json, input_size=64, use_source_images=use_sources)
         assert np.isfinite(train[0]["image"].numpy()).all()
     # a missing source is named, not replaced by a crop that does not exist
     data = json.loads(crowd_json.read_text())
-    source = crowd_json.parents[2] / "source" / data["images"][1]["source_file_name"]
+    source = crowd_json.parents[1] / "source" / data["images"][1]["source_file_name"]
     source.unlink()
     with pytest.raises(MissingImageError, match=r"source image not found for image id 2 .*images\[1\]"
                                                 r"\.source_file_name.*crowd_info\.image_dir is null"):
@@ -162,7 +162,7 @@ def test_null_image_dir_without_sources_is_a_clear_error(crowd_json):
     _without_crops(crowd_json)
     edit(crowd_json, lambda d: d["crowd_info"].update(source_images=None))
     with pytest.raises(CocoFormatError) as err:
-        CrowdPoseDataset(crowd_json, input_size=64, train=False)
+        CocoCrowdDataset(crowd_json, input_size=64, train=False)
     assert err.value.path == "crowd_info.image_dir" and str(crowd_json) in str(err.value)
     assert "no pixels to read" in str(err.value)
 
@@ -171,16 +171,16 @@ def test_null_image_dir_with_a_crops_folder_reads_the_crops(crowd_json):
     crops = crowd_json.parent / json.loads(crowd_json.read_text())["crowd_info"]["image_dir"]
     _without_crops(crowd_json)
     edit(crowd_json, lambda d: d["crowd_info"].update(source_images=None))
-    ds = CrowdPoseDataset(crowd_json, input_size=64, train=False, crops_dir=crops)
+    ds = CocoCrowdDataset(crowd_json, input_size=64, train=False, crops_dir=crops)
     assert ds[0]["image"].shape == (3, 64, 64)
 
 
 def test_check_files_finds_a_missing_image_before_any_sample(crowd_json):
     data = json.loads(crowd_json.read_text())
     (crowd_json.parent / data["crowd_info"]["image_dir"] / data["images"][1]["file_name"]).unlink()
-    CrowdPoseDataset(crowd_json, input_size=64).check_files()          # training reads the sources
+    CocoCrowdDataset(crowd_json, input_size=64).check_files()          # training reads the sources
     with pytest.raises(MissingImageError, match=r"crop image not found for image id 2 .*images\[1\]\.file_name"):
-        CrowdPoseDataset(crowd_json, input_size=64, train=False).check_files()
-    (crowd_json.parents[2] / "source" / data["images"][1]["source_file_name"]).unlink()
+        CocoCrowdDataset(crowd_json, input_size=64, train=False).check_files()
+    (crowd_json.parents[1] / "source" / data["images"][1]["source_file_name"]).unlink()
     with pytest.raises(MissingImageError, match="neither is its source image"):
-        CrowdPoseDataset(crowd_json, input_size=64).check_files()
+        CocoCrowdDataset(crowd_json, input_size=64).check_files()
