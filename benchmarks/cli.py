@@ -144,8 +144,7 @@ def method_options() -> list[click.Option]:
     merged: dict[str, tuple] = {}
     for name in available():
         for f in option_fields(method_class(name)):
-            first, owners = merged.get(f.name, (f, []))
-            merged[f.name] = (first, owners + [(name, f)])
+            merged.setdefault(f.name, (f, []))[1].append((name, f))
     out = []
     for field_name, (f, owners) in merged.items():
         flag, kind = option_flag(f), _click_type(f)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ import torch
 from benchmarks.engine import config as engine_config
 from benchmarks.engine.config import OptimConfig, TrainConfig
 from benchmarks.engine.method import LearnedMethod, option
-from benchmarks.engine.registry import register
+from benchmarks.engine.registry import register, register_codec
 
 from .grouping import GroupingParams
 
@@ -109,12 +109,19 @@ class AEConfig:
         return self
 
 
+@register_codec("ae")
 @dataclass
 class AECodec:
     """Gaussian heatmaps + joint indices (encode); tag grouping (decode)."""
 
     config: AEConfig
     num_keypoints: int
+
+    config_class: ClassVar[type] = AEConfig
+
+    @classmethod
+    def from_config(cls, config: AEConfig, keypoint_names: list[str]) -> "AECodec":
+        return cls(config, len(keypoint_names))
 
     def encode(self, sample: dict) -> dict:
         from .targets import encode
@@ -189,7 +196,7 @@ class AEMethod(LearnedMethod):
                                 m.out_channels or None)
 
     def codec(self, config: AEConfig, keypoint_names: list[str]) -> AECodec:
-        return AECodec(config, len(keypoint_names))
+        return AECodec.from_config(config, keypoint_names)
 
     def losses(self, net, batch: dict, config: AEConfig, values: dict) -> dict:
         from .loss import ae_loss

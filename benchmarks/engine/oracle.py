@@ -18,12 +18,9 @@ from torch.utils.data import Dataset
 
 from benchmarks.data import AugParams
 
+from .config import load_config
 from .method import Method, option
-from .registry import learned_methods, method_class, register
-
-
-def codec_names() -> list[str]:
-    return learned_methods()
+from .registry import codec_class, codec_names, register
 
 
 class OracleSamples(Dataset):
@@ -68,23 +65,20 @@ def oracle_infer(batch: dict, flipped: bool) -> list:
 @register("oracle")
 @dataclass
 class OracleMethod(Method):
-    """The dataset's own targets, encoded by ``codec``'s method for ``config`` (its TOML/JSON
-    file; default: that method's defaults), through the model's prediction path."""
+    """The dataset's own targets, encoded by the registered codec ``codec`` for ``config`` (its
+    TOML/JSON file; default: the codec's config defaults), through the model's prediction path."""
 
-    codec: str = option("ours", "the codec whose encode -> decode it runs", choices=lambda: codec_names())
-    config: str | Path | None = option(None, "config of the --codec (input size, targets; default: its defaults)")
+    codec: str = option("ours", "the registered codec whose encode -> decode it runs", choices=codec_names)
+    config: str | Path | None = option(None, "config of the --codec's method (input size, targets; default: its "
+                                       "defaults)")
     flip: bool | None = option(None, "flip test (default: the config's infer.flip)")
 
     def predict(self, gt_path: str | Path, images: str | Path | None = None) -> tuple[list[dict], dict]:
-        from .method import LearnedMethod
         from .predict import eval_dataset, person_category_id, predict_dataset
-        cls = method_class(self.codec)
-        if not issubclass(cls, LearnedMethod):
-            raise ValueError(f"--codec {self.codec}: not a learned method (it has no target codec)")
-        method = cls()
-        config = method.load_config(self.config)
+        cls = codec_class(self.codec)
+        config = load_config(self.config, cls.config_class) if self.config else cls.config_class().validate()
         dataset = eval_dataset(config, gt_path, images)
-        codec = method.codec(config, list(dataset.keypoint_names))
+        codec = cls.from_config(config, list(dataset.keypoint_names))
         dataset.encoder = codec.encode
         use_flip = config.infer.flip if self.flip is None else self.flip
         start = time.monotonic()

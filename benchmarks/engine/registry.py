@@ -1,4 +1,5 @@
-"""The methods behind `bench run` / `bench train`: registered by a decorator in their own module.
+"""The methods behind `bench run` / `bench train`, and the codecs, each registered by a decorator
+in its own module.
 
 A method module says ``@register("NAME")`` above its class. The registry finds those modules
 by reading the source of ``benchmarks/`` and ``baselines/`` (an ``ast`` scan: nothing is
@@ -17,6 +18,7 @@ from pathlib import Path
 PACKAGES = ("benchmarks", "baselines")
 _ROOT = Path(__file__).resolve().parents[2]
 _CLASSES: dict[str, type] = {}
+_CODECS: dict[str, type] = {}
 
 
 def register(name: str):
@@ -31,28 +33,62 @@ def register(name: str):
     return wrap
 
 
-def _registered(tree: ast.AST) -> list[str]:
-    """The names of the ``@register("name")`` classes of a module."""
-    return [dec.args[0].value for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+def register_codec(*names: str):
+    """Class decorator: ``@register_codec("disks", "ours")`` makes the class ``--codec disks`` (and
+    ``ours``). A codec class has ``config_class`` and ``from_config(config, keypoint_names)``; any
+    method can build one by name (:func:`codec_class`), as mmpose's codec registry."""
+    def wrap(cls: type) -> type:
+        for name in names:
+            _CODECS[name] = cls
+        return cls
+    return wrap
+
+
+def _registered(tree: ast.AST, decorator: str = "register") -> list[str]:
+    """The names a module's classes are registered under by ``@decorator("name", ...)``."""
+    return [arg.value for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
             for dec in node.decorator_list
-            if isinstance(dec, ast.Call) and getattr(dec.func, "id", getattr(dec.func, "attr", None)) == "register"
-            and dec.args and isinstance(dec.args[0], ast.Constant) and isinstance(dec.args[0].value, str)]
+            if isinstance(dec, ast.Call) and getattr(dec.func, "id", getattr(dec.func, "attr", None)) == decorator
+            for arg in dec.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
 
 
-@functools.lru_cache(maxsize=1)
-def _scan() -> dict[str, str]:
+def _find(decorator: str, kind: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for package in PACKAGES:
         for path in sorted((_ROOT / package).rglob("*.py")):
             text = path.read_text(encoding="utf-8")
-            if "register(" not in text:
+            if decorator + "(" not in text:
                 continue
             module = ".".join(path.relative_to(_ROOT).with_suffix("").parts)
-            for name in _registered(ast.parse(text, str(path))):
+            for name in _registered(ast.parse(text, str(path)), decorator):
                 if name in found:
-                    raise ValueError(f"method {name!r} registered in both {found[name]} and {module}")
+                    raise ValueError(f"{kind} {name!r} registered in both {found[name]} and {module}")
                 found[name] = module
     return found
+
+
+@functools.lru_cache(maxsize=1)
+def _scan() -> dict[str, str]:
+    return _find("register", "method")
+
+
+@functools.lru_cache(maxsize=1)
+def _scan_codecs() -> dict[str, str]:
+    return _find("register_codec", "codec")
+
+
+def codec_names() -> list[str]:
+    """The registered codecs (read from the sources: no imports)."""
+    return sorted(_scan_codecs())
+
+
+def codec_class(name: str) -> type:
+    """The class of ``--codec name`` (imports its module now)."""
+    modules = _scan_codecs()
+    if name not in modules:
+        raise ValueError(f"--codec {name}: unknown codec (known: {', '.join(codec_names())})")
+    importlib.import_module(modules[name])
+    return _CODECS[name]
 
 
 def discover() -> dict[str, str]:

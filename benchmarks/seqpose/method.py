@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from benchmarks.engine.method import LearnedMethod, option
-from benchmarks.engine.registry import register
+from benchmarks.engine.registry import register, register_codec
 
 from .config import Config
 
@@ -39,6 +40,7 @@ def batch_steps(people_valid: torch.Tensor, max_people: int, stop_steps: int) ->
     return max(steps_needed(int(p), max_people, stop_steps) for p in counts)
 
 
+@register_codec("disks", "ours")
 @dataclass
 class DiskCodec:
     """Disks of ``radius`` output pixels (encode) and their centres (decode); flip test as in
@@ -46,6 +48,12 @@ class DiskCodec:
 
     radius: float
     map_size: int
+
+    config_class: ClassVar[type] = Config
+
+    @classmethod
+    def from_config(cls, config: Config, keypoint_names: list[str]) -> "DiskCodec":
+        return cls(config.data.radius, config.data.input_size // 4)
 
     def encode(self, sample: dict) -> dict:
         from benchmarks.data.targets import DiskTargets
@@ -88,7 +96,7 @@ class SeqPoseMethod(LearnedMethod):
                        m.norm, tuple(m.decoder_channels))
 
     def codec(self, config: Config, keypoint_names: list[str]) -> DiskCodec:
-        return DiskCodec(config.data.radius, config.data.input_size // 4)
+        return DiskCodec.from_config(config, keypoint_names)
 
     def hooks(self, config: Config):
         from .curriculum import Curriculum

@@ -91,7 +91,7 @@ def test_the_cli_takes_each_methods_options_from_the_method(tmp_path):
                                       "--weights", "none"])
     assert done.exit_code == 2 and done.output == "error: --weights: not an option of --method ours\n"
     done = CliRunner().invoke(bench, ["run", "--method", "oracle", "--codec", "nope", "--gt", "x", "--out", "y"])
-    assert done.exit_code == 2 and "'ae', 'ours'" in done.output  # the codecs, listed
+    assert done.exit_code == 2 and "'ae', 'disks', 'ours'" in done.output  # the registered codecs, listed
 
 
 def _readme_method() -> tuple[str, str]:
@@ -168,14 +168,26 @@ def test_untrained_method_predicts_scorable_results(name, crowd, tmp_path):
     _assert_scorable(crowd, results, tmp_path)
 
 
-@pytest.mark.parametrize("codec", LEARNED)
+@pytest.mark.parametrize("codec", registry.codec_names())
 def test_oracle_works_for_every_codec(codec, crowd, tmp_path):
-    """Perfect targets through each codec's decode: (almost) every person is found."""
-    method = registry.get_method(codec)
-    results, _ = registry.get_method("oracle", codec=codec, config=str(method.config_file("smoke")),
+    """Perfect targets through each registered codec's decode: (almost) every person is found."""
+    cls = registry.codec_class(codec)
+    owner = next(n for n in LEARNED if registry.method_class(n).config_class is cls.config_class)
+    results, _ = registry.get_method("oracle", codec=codec, config=str(registry.method_class(owner).config_file()),
                                      progress=False).predict(crowd)
     scores = _assert_scorable(crowd, results, tmp_path)
     assert scores["ap_ar"]["stats"]["AP"] > 0.5, (codec, scores["ap_ar"]["stats"])
+
+
+def test_codecs_are_found_without_imports_and_every_learned_methods_codec_is_registered():
+    code = "import sys; from benchmarks.engine import registry; print(registry.codec_names(), 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.strip() == "['ae', 'disks', 'ours'] False", out
+    for name in LEARNED:
+        cls = registry.method_class(name)
+        config = cls.config_class().validate()
+        codec = cls().codec(config, ["a", "b"])
+        assert type(codec) in {registry.codec_class(c) for c in registry.codec_names()}, name
 
 
 # settings that make a method's step independent of how the batch is split (BatchNorm's batch
