@@ -38,7 +38,7 @@ def test_the_marked_blocks_are_the_demo_ones_after_the_two_set_up_commands():
     assert "next:" in blocks[0] and "bench run --method oracle" in blocks[0]   # the demo names what follows
 
 
-@pytest.mark.slow                                     # about 60-100 s on 2 busy cores
+@pytest.mark.slow                                     # a few minutes: the smoke trains its 10 epochs
 @pytest.mark.skipif(sys.prefix == sys.base_prefix or not (Path(sys.prefix) / "bin" / "activate").exists(),
                     reason="runs the README's venv activation: needs the tests to run in a venv")
 def test_the_readme_runs_as_written_on_a_small_demo(tmp_path):
