@@ -15,6 +15,18 @@ from benchmarks.engine import distributed
 from benchmarks.seqpose.config import Config, config_from_dict
 
 
+# the smallest network and input the CLI tests train: each test adds its own [optim], [infer], ...
+TINY_NETWORK = """
+[model]
+backbone = "resnet18"
+pretrained = "none"
+decoder_channels = [8, 8, 16, 16]
+[data]
+input_size = 64
+workers = 0
+"""
+
+
 def disks(points: np.ndarray, size: int, radius: float = 3.0) -> np.ndarray:
     """(K, size, size) maps: 1 within ``radius`` of each labelled point (x, y, v), per channel."""
     yy, xx = np.mgrid[0:size, 0:size]

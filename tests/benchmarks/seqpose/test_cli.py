@@ -7,15 +7,9 @@ from click.testing import CliRunner
 
 from benchmarks.cli import main
 from benchmarks.data.fixtures import random_crowd_dataset
+from tests.helpers.seqpose import TINY_NETWORK
 
-TINY = """
-[model]
-backbone = "resnet18"
-pretrained = "none"
-decoder_channels = [8, 8, 16, 16]
-[data]
-input_size = 64
-workers = 0
+TINY = TINY_NETWORK + """
 [optim]
 epochs = 2
 milestones = [1]
