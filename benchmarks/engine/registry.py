@@ -147,4 +147,10 @@ def get_method(name: str, **options):
     if refused:
         flags = ", ".join(_flag_of(k) for k in refused)
         raise ValueError(f"{flags}: not an option of --method {name}")
+    for f in option_fields(cls):   # the declared bounds hold for the Python API as for the CLI
+        lo, hi = f.metadata.get("min"), f.metadata.get("max")
+        value = given.get(f.name)
+        if value is not None and ((lo is not None and value < lo) or (hi is not None and value > hi)):
+            bound = f"in [{lo}, {hi}]" if lo is not None and hi is not None else (f">= {lo}" if hi is None else f"<= {hi}")
+            raise ValueError(f"{option_flag(f)}: must be {bound}, got {value}")
     return cls(**given)

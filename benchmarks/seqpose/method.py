@@ -132,8 +132,6 @@ class SeqPoseMethod(LearnedMethod):
         return run
 
     def predict(self, gt_path, images=None) -> tuple[list[dict], dict]:
-        if self.threshold is not None and not 0 <= self.threshold <= 1:
-            raise ValueError(f"--threshold must be in [0, 1], got {self.threshold}")
         results, summary = super().predict(gt_path, images)
         summary.update(threshold=self.used_threshold, largest_first_peak=round(self.largest_first_peak, 4))
         if not results and summary["images"]:
