@@ -10,18 +10,12 @@ scores.json that has no report beside it.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from cococrowd.cocofile import dump_json, publish_stage, staging_dir, write_temp
+from cococrowd.cocofile import dump_json, staged_folder, write_temp
 
-from .scores_report import render
+from .scores_report import REPORT_FIGURES, render
 from .scoring import score_files
-
-
-# the report's figures: one of an earlier run that this run does not draw goes (a stale
-# counting_1_<old name>.png would sit beside a report that no longer links it)
-REPORT_FIGURES = ("bucket_ap.png", "crowd_index_ap.png", "jitter_ap.png", "pck.png", "counting_*.png")
 
 
 def write_run(scores: dict, out_dir) -> Path:
@@ -29,15 +23,11 @@ def write_run(scores: dict, out_dir) -> Path:
     Returns the report's path."""
     out_dir = Path(out_dir)
     encoded = dump_json(scores, indent=True)          # a value JSON cannot hold fails before any file
-    stage = staging_dir(out_dir, "scores")
-    try:
-        text = render([(scores["method"], scores)], stage, stage, f"Scores: {scores['method']}")
+    # figures first, then the report that links them, scores.json (what `bench report` reads) last
+    with staged_folder(out_dir, "scores", last=("report.md", "scores.json"), stale=REPORT_FIGURES) as stage:
+        text = render([(scores["method"], scores)], stage, f"Scores: {scores['method']}")
         write_temp(stage / "report.md", text.encode(), out_dir / "report.md")
         write_temp(stage / "scores.json", encoded, out_dir / "scores.json")
-        # figures first, then the report that links them, scores.json (what `bench report` reads) last
-        publish_stage(stage, out_dir, last=("report.md", "scores.json"), stale=REPORT_FIGURES)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
     return out_dir / "report.md"
 
 

@@ -8,13 +8,12 @@ with computed ones.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
-from cococrowd.cocofile import CocoFormatError, atomic_output, read_json, write_bytes
+from cococrowd.cocofile import CocoFormatError, atomic_output, read_json, staged_folder, write_temp
 
 from .scoring import paper
 from .scoring.protocol import BUCKET_LABELS, OFFICIAL_STATS, PROTOCOLS
@@ -52,6 +51,11 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "run"
 
 
+# the report's figures: one of an earlier run that this run does not draw goes (a stale
+# counting_1_<old name>.png would sit beside a report that no longer links it)
+REPORT_FIGURES = ("bucket_ap.png", "crowd_index_ap.png", "jitter_ap.png", "pck.png", "counting_*.png")
+
+
 # ---------------------------------------------------------------- plots
 
 def _plt():
@@ -66,11 +70,8 @@ def _plt():
 
 
 def _save(fig, path: Path) -> None:
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight", metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    from cococrowd.plots import save_figure
+    save_figure(fig, path, bbox_inches="tight")
 
 
 def _grouped_bars(ax, groups: list[str], series: list[dict], percent: bool = False) -> None:
@@ -360,12 +361,12 @@ def _bootstrap_settings(runs: list[tuple[str, dict]]) -> str:
     return "settings differ: " + "; ".join(f"{name}: {text}" for (name, _), text in zip(runs, each))
 
 
-def render(runs: list[tuple[str, dict]], fig_dir: Path, md_dir: Path, title: str) -> str:
-    """Markdown for ``runs`` (name, scores); writes the PNGs into ``fig_dir``."""
-    fig_dir.mkdir(parents=True, exist_ok=True)
+def render(runs: list[tuple[str, dict]], fig_dir: Path, title: str, link_prefix: str = "") -> str:
+    """Markdown for ``runs`` (name, scores); writes the PNGs into ``fig_dir`` (a staging folder),
+    which the Markdown links as ``link_prefix + name``."""
 
     def link(name: str) -> str:
-        return Path(os.path.relpath(fig_dir / name, md_dir)).as_posix()
+        return link_prefix + name
 
     s0 = runs[0][1]
     protocols = sorted({protocol_of(s) for _, s in runs})
@@ -488,9 +489,14 @@ def write_comparison(run_dirs, out_md, title: str | None = None, protocol: str |
         seen[name] = d
         runs.append((name, s))
     fig_dir = out_md.parent / f"{out_md.stem}_figures"
-    text = render(runs, fig_dir, out_md.parent, title or f"Crowd pose comparison: {', '.join(n for n, _ in runs)}")
-    analysed = [(name, d) for name, d in seen.items() if (Path(d) / "analysis.json").is_file()]
-    if analysed:  # runs with `bench analyze` output: their error types side by side
-        from benchmarks.analysis.writer import render_comparison
-        text += "\n" + render_comparison([dict(load_analysis(d), method=name) for name, d in analysed])
-    return write_bytes(out_md, text.encode())
+    title = title or f"Crowd pose comparison: {', '.join(n for n, _ in runs)}"
+    # all or none: the figures are staged and renamed into place, then the Markdown that links them
+    with atomic_output(out_md) as tmp_md:
+        with staged_folder(fig_dir, "figures", stale=REPORT_FIGURES) as stage:
+            text = render(runs, stage, title, link_prefix=f"{fig_dir.name}/")
+            analysed = [(name, d) for name, d in seen.items() if (Path(d) / "analysis.json").is_file()]
+            if analysed:  # runs with `bench analyze` output: their error types side by side
+                from benchmarks.analysis.writer import render_comparison
+                text += "\n" + render_comparison([dict(load_analysis(d), method=name) for name, d in analysed])
+            write_temp(tmp_md, text.encode(), out_md)
+    return out_md

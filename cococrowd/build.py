@@ -15,6 +15,7 @@ import numpy as np
 from . import SYNTH_CONTRIBUTOR, __version__
 from .crowdinfo import check_crowd_fields
 from .cocofile import (CocoFormatError, ValidatedDataset, annotation_paths, atomic_output, check_name,
+                       removing_new_dirs,
                        check_replaceable_dir, check_segmentations, dump_json, gc_paused, image_size_of, keypoint_array,
                        load_keypoint_file, write_temp)
 from .crops import cut_crops, missing_sources, replace_dir
@@ -384,6 +385,12 @@ def _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, sk
     # all work is done before anything is replaced: crops staged, file and manifest written to
     # temporaries, then the crops folder, the file and its manifest go into place (a full disk
     # at any step leaves the previous outputs as they were)
+    with removing_new_dirs(out):
+        _publish(crowd, img_dir, out, name, json_path, encoded, manifest_bytes, no_images, workers, progress)
+    return manifest
+
+
+def _publish(crowd, img_dir, out, name, json_path, encoded, manifest_bytes, no_images, workers, progress) -> None:
     stage = None if no_images else cut_crops(crowd["images"], img_dir, out / name, workers, progress)
     try:
         with atomic_output(out / f"manifest_{name}.json") as tmp_manifest, atomic_output(json_path) as tmp_json:
@@ -395,4 +402,3 @@ def _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, sk
     finally:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
-    return manifest

@@ -196,31 +196,62 @@ def remove_stale(parent: Path, name: str) -> list[Path]:
     return removed
 
 
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_empty(dirs: list[Path]) -> None:
+    """Remove the folders a failed writer made, deepest first, if they are still empty."""
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+@contextlib.contextmanager
+def removing_new_dirs(path: str | os.PathLike) -> Iterator[None]:
+    """On a failure in the block, remove ``path`` and the parents of it that the block made, if
+    they are still empty: a failed writer leaves no empty output folder behind."""
+    made = _missing_dirs(Path(path))
+    try:
+        yield
+    except BaseException:
+        _remove_empty(made)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only if
-    the block succeeds, so a failure never leaves a partial output file. An OSError
-    (read-only folder, full disk) is an :class:`OutputError` naming ``path``."""
+    the block succeeds, so a failure never leaves a partial output file (nor a folder it
+    made). An OSError (read-only folder, full disk) is an :class:`OutputError` naming ``path``."""
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale(path.parent, path.name)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".part", dir=path.parent)
-        os.close(fd)
-    except OSError as err:
-        raise output_error(path, err) from None
-    tmp_path = Path(tmp)
-    try:
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should follow the umask
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except OSError as err:
-        if err.filename not in (None, str(tmp_path), str(path)):  # another file's fault (an input): as it is
-            raise
-        raise output_error(path, err) from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp_path.unlink()
+    with removing_new_dirs(path.parent):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale(path.parent, path.name)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".part", dir=path.parent)
+            os.close(fd)
+        except OSError as err:
+            raise output_error(path, err) from None
+        tmp_path = Path(tmp)
+        try:
+            os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should follow the umask
+            yield tmp_path
+            os.replace(tmp_path, path)
+        except OSError as err:
+            if err.filename not in (None, str(tmp_path), str(path)):  # another file's fault (an input): as it is
+                raise
+            raise output_error(path, err) from None
+        finally:
+            with contextlib.suppress(OSError):
+                tmp_path.unlink()
 
 
 def write_temp(tmp: Path, data: bytes, path: str | os.PathLike) -> None:
@@ -232,17 +263,18 @@ def write_temp(tmp: Path, data: bytes, path: str | os.PathLike) -> None:
         raise output_error(path, err) from None
 
 
-def staging_dir(parent: Path, name: str) -> Path:
+def staging_dir(parent: Path, name: str, output: Path | None = None) -> Path:
     """A hidden temporary folder in ``parent`` to fill and then rename into place
     (mkdtemp makes it 0700; the final folder should follow the umask). Stale staging of
-    ``name`` left by a killed run goes first."""
+    ``name`` left by a killed run goes first. A failure names ``output`` (default parent/name)."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        remove_stale(parent, name)
-        stage = Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}-", suffix=".part", dir=parent))
-        os.chmod(stage, 0o777 & ~_UMASK)
+        with removing_new_dirs(parent):
+            parent.mkdir(parents=True, exist_ok=True)
+            remove_stale(parent, name)
+            stage = Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}-", suffix=".part", dir=parent))
+            os.chmod(stage, 0o777 & ~_UMASK)
     except OSError as err:
-        raise output_error(parent / name, err) from None
+        raise output_error(output or parent / name, err) from None
     return stage
 
 
@@ -265,6 +297,39 @@ def publish_stage(stage: Path, out_dir: Path, last: tuple[str, ...] = (), stale:
                 with contextlib.suppress(OSError):
                     old.unlink()
     return [out_dir / n for n in names]
+
+
+def _for_output(err: OSError, stage: Path, out_dir: Path) -> OSError:
+    """An error on a staged file, named as the output it was for: the user never sees the
+    hidden staging folder."""
+    message = str(err) if isinstance(err, OutputError) else None
+    if message is not None and str(stage) in message:
+        return _output_error(err.errno, message.replace(str(stage), str(out_dir)))
+    if message is None and err.filename is None:     # a write that failed (a full disk): the folder
+        return OutputError(out_dir, err)
+    if message is None and Path(err.filename).is_relative_to(stage):
+        return OutputError(out_dir / Path(err.filename).relative_to(stage), err)
+    return err
+
+
+@contextlib.contextmanager
+def staged_folder(out_dir: str | os.PathLike, name: str, last: tuple[str, ...] = (),
+                  stale: tuple[str, ...] = ()) -> Iterator[Path]:
+    """All-or-none outputs in ``out_dir``: yield a hidden staging folder to fill, then rename
+    its files into place (:func:`publish_stage`, with ``last`` and ``stale``). On any failure
+    (a full disk, an exception, Ctrl-C) the staging folder and the folders this made are
+    removed, ``out_dir`` is left as it was, and an OSError names the output, not the stage."""
+    out_dir = Path(out_dir)
+    with removing_new_dirs(out_dir):
+        stage = staging_dir(out_dir, name, output=out_dir)
+        try:
+            try:
+                yield stage
+            except OSError as err:
+                raise _for_output(err, stage, out_dir) from None
+            publish_stage(stage, out_dir, last=last, stale=stale)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def write_json(path: str | os.PathLike, obj: Any, indent: bool = False,

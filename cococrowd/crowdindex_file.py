@@ -177,6 +177,5 @@ def histogram_plot(table: pd.DataFrame, shares: dict, path: str | os.PathLike, t
     ax.set_title(title, fontsize=11)
     ax.legend(fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})  # same data -> same bytes
-    plt.close(fig)
+    from .plots import save_figure
+    save_figure(fig, path)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .cocofile import CocoFormatError, atomic_output, check_replaceable_dir, dump_json, read_json
+from .cocofile import CocoFormatError, atomic_output, check_replaceable_dir, dump_json, read_json, removing_new_dirs
 from .crops import cut_crops, missing_sources, replace_dir
 from .regions import to_crop
 from .crowdinfo import read_crowd_info, rebased_image_dir
@@ -183,39 +183,40 @@ def run_jitter(in_file: str | os.PathLike, levels: list[int], *, seed: int = 0,
     # every level is made (files encoded, crops staged) before any goes into place: a failure or a
     # kill part-way leaves no level written, and staging of a killed run goes at the next run
     results, staged = [], []
-    try:
-        for px in levels:
-            json_path = out_dir / f"{path.stem}_jitter{px}.json"
-            if px == 0:
-                staged.append((json_path, _level_zero_bytes(path, data, json_path), None, None))
-                results.append(JitterLevel(0, json_path, None, len(data["images"]), 0))
-                continue
-            crops_dir = _crops_root(out_dir) / f"{name}_jitter{px}"
-            image_dir = None if no_images else os.path.relpath(crops_dir, out_dir)  # no crops, no folder
-            variant, outside = jitter_crowd(data, k, sizes, px, seed, image_dir)
-            encoded = dump_json(variant, source=path)
-            stage = None
-            if not no_images:
-                with_sizes = [dict(im, source_width=int(w), source_height=int(h))
-                              for im, (w, h) in zip(variant["images"], sizes)]
-                stage = cut_crops(with_sizes, src_dir, crops_dir, workers=workers, progress=progress)
-            staged.append((json_path, encoded, stage, crops_dir))
-            results.append(JitterLevel(px, json_path, None if no_images else crops_dir, len(variant["images"]),
-                                       outside))
-        for n, (json_path, encoded, stage, crops_dir) in enumerate(staged):
-            # the crops go into place only once the file is written, so neither is left alone
-            with atomic_output(json_path) as tmp:
-                if isinstance(encoded, Path):
-                    shutil.copyfile(encoded, tmp)
-                else:
-                    tmp.write_bytes(encoded)
+    with removing_new_dirs(out_dir):   # a failure leaves no empty folder it made
+        try:
+            for px in levels:
+                json_path = out_dir / f"{path.stem}_jitter{px}.json"
+                if px == 0:
+                    staged.append((json_path, _level_zero_bytes(path, data, json_path), None, None))
+                    results.append(JitterLevel(0, json_path, None, len(data["images"]), 0))
+                    continue
+                crops_dir = _crops_root(out_dir) / f"{name}_jitter{px}"
+                image_dir = None if no_images else os.path.relpath(crops_dir, out_dir)  # no crops, no folder
+                variant, outside = jitter_crowd(data, k, sizes, px, seed, image_dir)
+                encoded = dump_json(variant, source=path)
+                stage = None
+                if not no_images:
+                    with_sizes = [dict(im, source_width=int(w), source_height=int(h))
+                                  for im, (w, h) in zip(variant["images"], sizes)]
+                    stage = cut_crops(with_sizes, src_dir, crops_dir, workers=workers, progress=progress)
+                staged.append((json_path, encoded, stage, crops_dir))
+                results.append(JitterLevel(px, json_path, None if no_images else crops_dir, len(variant["images"]),
+                                           outside))
+            for n, (json_path, encoded, stage, crops_dir) in enumerate(staged):
+                # the crops go into place only once the file is written, so neither is left alone
+                with atomic_output(json_path) as tmp:
+                    if isinstance(encoded, Path):
+                        shutil.copyfile(encoded, tmp)
+                    else:
+                        tmp.write_bytes(encoded)
+                    if stage is not None:
+                        replace_dir(stage, crops_dir)
+                        staged[n] = (json_path, encoded, None, crops_dir)
+        finally:
+            for _, _, stage, _ in staged:
                 if stage is not None:
-                    replace_dir(stage, crops_dir)
-                    staged[n] = (json_path, encoded, None, crops_dir)
-    finally:
-        for _, _, stage, _ in staged:
-            if stage is not None:
-                shutil.rmtree(stage, ignore_errors=True)
+                    shutil.rmtree(stage, ignore_errors=True)
     return results
 
 

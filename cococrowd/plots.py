@@ -12,6 +12,16 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from .cocofile import atomic_output  # noqa: E402
 
+def save_figure(fig, path, **savefig_kw) -> None:
+    """Write ``fig`` as a PNG through a temporary file (no half-written image on failure, and an
+    OSError names ``path``), then close it. No timestamp or version metadata: same data, same bytes."""
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, format="png", metadata={"Software": None}, **savefig_kw)
+    finally:
+        plt.close(fig)
+
+
 MAX_BARS = 20  # longer tails are folded into one ">= N" bar (tables keep every value)
 LOG_RATIO = 30  # a log axis once the tallest bar is this many times the shortest
 
@@ -61,7 +71,4 @@ def bar_plot(counts: pd.Series, path: str | os.PathLike, *, title: str, xlabel: 
     ax.set_axisbelow(True)
     if note:
         ax.text(0.99, 0.98, note, transform=ax.transAxes, ha="right", va="top", fontsize=8, color="0.3")
-    with atomic_output(path) as tmp:
-        # no timestamp or version metadata: same data -> same bytes
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cocofile import CocoFormatError, atomic_output, read_json
+from .cocofile import CocoFormatError, read_json, staged_folder
 from .crowdinfo import is_member, read_crowd_info
 from .split import check_crowd_file
 
@@ -71,6 +71,8 @@ def show_crowd(crowd_path, out_dir, ids=None, source_images=None) -> list[Path]:
     import matplotlib.pyplot as plt
     from PIL import Image
 
+    from .plots import save_figure
+
     path = Path(crowd_path)
     data = read_json(path)
     ds = check_crowd_file(data, path)
@@ -97,26 +99,23 @@ def show_crowd(crowd_path, out_dir, ids=None, source_images=None) -> list[Path]:
     k, skeleton = ds.schema.num_keypoints, list(ds.schema.skeleton or [])
     out_dir = Path(out_dir)
     written = []
-    for im, picture, origin, box in jobs:
-        with Image.open(picture) as img:
-            pixels = np.asarray(img.convert("RGB"))
-        h, w = pixels.shape[:2]
-        fig, ax = plt.subplots(figsize=(7, 7 * h / max(w, 1) + 0.4))
-        ax.imshow(pixels)
-        ax.add_patch(patches.Rectangle(tuple(origin), box[2], box[3], fill=False, edgecolor="#ffffff",
-                                       linewidth=2.0, linestyle="--"))
-        people = anns.get(im["id"], [])
-        _draw(ax, people, origin, skeleton, k)
-        members = sum(1 for a in people if is_member(a))
-        ax.set_title(f"image {im['id']} ({im.get('file_name')}) on {im['source_file_name']}: {members} members, "
-                     f"{len(people) - members} ignored (hatched); dashed: crop box", fontsize=8)
-        ax.set_axis_off()
-        fig.tight_layout()
-        target = out_dir / f"image_{int(im['id'])}.png"      # ids are validated integers
-        try:
-            with atomic_output(target) as tmp:
-                fig.savefig(tmp, format="png", dpi=100)
-        finally:
-            plt.close(fig)
-        written.append(target)
+    with staged_folder(out_dir, "show") as stage:   # all pictures or none
+        for im, picture, origin, box in jobs:
+            with Image.open(picture) as img:
+                pixels = np.asarray(img.convert("RGB"))
+            h, w = pixels.shape[:2]
+            fig, ax = plt.subplots(figsize=(7, 7 * h / max(w, 1) + 0.4))
+            ax.imshow(pixels)
+            ax.add_patch(patches.Rectangle(tuple(origin), box[2], box[3], fill=False, edgecolor="#ffffff",
+                                           linewidth=2.0, linestyle="--"))
+            people = anns.get(im["id"], [])
+            _draw(ax, people, origin, skeleton, k)
+            members = sum(1 for a in people if is_member(a))
+            ax.set_title(f"image {im['id']} ({im.get('file_name')}) on {im['source_file_name']}: {members} members, "
+                         f"{len(people) - members} ignored (hatched); dashed: crop box", fontsize=8)
+            ax.set_axis_off()
+            fig.tight_layout()
+            name = f"image_{int(im['id'])}.png"      # ids are validated integers
+            save_figure(fig, stage / name, dpi=100)
+            written.append(out_dir / name)
     return written

@@ -9,7 +9,6 @@ split the paper used.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cocofile import CocoFormatError, ValidatedDataset, atomic_output, load_keypoint_file, read_json
+from .cocofile import (CocoFormatError, ValidatedDataset, load_keypoint_file, read_json, staged_folder,
+                       write_temp)
 from .crowdinfo import check_crowd_fields, is_member, read_crowd_info
 from .overlap import crowd_pairs, overlaps_per_person
 from .split import check_crowd_file
@@ -292,30 +292,33 @@ def render_markdown(stats: Stats, title: str) -> str:
 
 
 def write_stats(stats: Stats, out: str | os.PathLike, title: str) -> list[Path]:
-    """Every file or none: each is written to its temporary file first, and the renames into
-    place happen only once all are written (a full disk leaves no CSV without its stats.md)."""
+    """Every file or none: all are made in a hidden staging folder and renamed into place once
+    complete (a full disk leaves no CSV without its stats.md), stats.md last."""
     from .plots import bar_plot
 
     out = Path(out)
     written = []
-    with contextlib.ExitStack() as stack:
+    with staged_folder(out, "stats", last=("stats.md",)) as stage:
         def target(name: str) -> Path:
             written.append(out / name)
-            return stack.enter_context(atomic_output(out / name))
+            return stage / name
+
+        def put(name: str, text: str) -> None:   # a failure names the output, not the stage
+            write_temp(target(name), text.encode(), out / name)
 
         for d in stats.distributions:
-            d.table().rename(columns=lambda c: c.replace(" (%)", "_pct").replace(" ", "_")).to_csv(
-                target(f"{d.name}.csv"), index=False)
+            put(f"{d.name}.csv", d.table().rename(columns=lambda c: c.replace(" (%)", "_pct").replace(" ", "_"))
+                .to_csv(index=False))
             bar_plot(d.counts, target(f"{d.name}.png"), title=d.title, xlabel=d.value, ylabel=d.items,
                      note=f"n = {int(d.counts.sum()):,}")
         if stats.crowd_index is not None:
             from .crowdindex_file import histogram_plot
 
             table, shares, _ = stats.crowd_index
-            table.to_csv(target("crowd_index.csv"), index=False)
+            put("crowd_index.csv", table.to_csv(index=False))
             histogram_plot(table, shares, target("crowd_index.png"), CROWD_INDEX_TITLE)
-        stats.summary.to_csv(target("summary.csv"), index=False)
-        target("stats.md").write_text(render_markdown(stats, title), encoding="utf-8")
+        put("summary.csv", stats.summary.to_csv(index=False))
+        put("stats.md", render_markdown(stats, title))
     return written
 
 

@@ -140,14 +140,15 @@ def synthetic_world(n_images: int, seed: int) -> tuple[dict, list]:
 
 
 def tile(gt: dict, res: list, times: int) -> tuple[dict, list]:
-    """The set ``times`` over, each copy with new image and annotation ids."""
+    """The set ``times`` over, each copy with new image and annotation ids and file names
+    (COCO-crowd file names are unique)."""
     if times == 1:
         return gt, res
     n_img = max(im["id"] for im in gt["images"])
     n_ann = max(a["id"] for a in gt["annotations"])
     images, anns, out = [], [], []
     for c in range(times):
-        images += [dict(im, id=im["id"] + c * n_img) for im in gt["images"]]
+        images += [dict(im, id=im["id"] + c * n_img, file_name=f"{c}_{im['file_name']}") for im in gt["images"]]
         anns += [dict(a, id=a["id"] + c * n_ann, image_id=a["image_id"] + c * n_img) for a in gt["annotations"]]
         out += [dict(r, image_id=r["image_id"] + c * n_img) for r in res]
     return dict(gt, images=images, annotations=anns), out

@@ -2,7 +2,6 @@
 worst and best images of each bucket with ground truth and predictions drawn on the crop."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +21,8 @@ def _plt():
 
 
 def _save(fig, path: Path) -> None:
-    """Write through a temporary name so no half-written PNG is left on failure."""
-    tmp = path.with_name(path.name + ".tmp.png")
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        _plt().close(fig)
+    from cococrowd.plots import save_figure
+    save_figure(fig, path, dpi=110)
 
 
 def plot_error_bars(buckets: list[tuple[str, dict]], title: str, path: Path) -> None:

@@ -2,12 +2,11 @@
 bucket, the AP-impact tables and per-bucket galleries of the worst and best images."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from cococrowd.cocofile import dump_json, output_error, publish_stage, staging_dir, write_temp
+from cococrowd.cocofile import dump_json, staged_folder, write_temp
 
 from benchmarks.scoring.results import load_inputs
 
@@ -148,30 +147,20 @@ def write_analysis(gt_path, results_path, out_dir, *, images=None, sigmas: str |
     encoded = dump_json(a, indent=True)          # a value JSON cannot hold fails before any file
     # all or none, as `bench score`: every file is made in a hidden staging folder and renamed
     # into place once complete (figures, then analysis.md, analysis.json last)
-    stage = staging_dir(out_dir, "analysis")
-    try:
+    with staged_folder(out_dir, "analysis", last=("analysis.md", "analysis.json"),
+                       stale=("analysis_errors_*.png", "analysis_gallery_*.png")) as stage:   # an earlier run's
         _write_staged(a, encoded, gt, dt, dx, images, gt_path, gallery, skeleton, skeleton_note, stage, out_dir)
-        publish_stage(stage, out_dir, last=("analysis.md", "analysis.json"),
-                      stale=("analysis_errors_*.png", "analysis_gallery_*.png"))   # an earlier run's
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
     return a
 
 
 def _write_staged(a, encoded, gt, dt, dx, images, gt_path, gallery, skeleton, skeleton_note, stage, out_dir):
-    def staged(draw, name: str, *args) -> None:
-        try:
-            draw(*args, stage / name)
-        except OSError as err:   # named as the output it was for, not the staging path
-            raise output_error(out_dir / name, err) from None
-
     figures = {}
     for g in ("people", "crowd_index"):
         buckets = a.get(f"{g}_buckets")
         if buckets:
             name = f"analysis_errors_{g}.png"
-            staged(plot_error_bars, name, [("all", a["overall"])] + list(buckets.items()),
-                   f"{a['method']}: keypoint error types by {GROUP_TITLES[g]}")
+            plot_error_bars([("all", a["overall"])] + list(buckets.items()),
+                            f"{a['method']}: keypoint error types by {GROUP_TITLES[g]}", stage / name)
             figures[f"error types by {GROUP_TITLES[g]}"] = name
     galleries = []
     if gallery:
@@ -187,8 +176,8 @@ def _write_staged(a, encoded, gt, dt, dx, images, gt_path, gallery, skeleton, sk
             worst, best = ranked[:half], ranked[half:][::-1][:gallery]
             name = f"analysis_gallery_people_{label.replace('>=', 'ge')}.png"
             rows = [("worst", worst)] + ([("best", best)] if best else [])
-            staged(contact_sheet, name, gt, dt, dx.errors.types, dx.match, rows, skeleton, paths,
-                   f"{a['method']}: {label} people, worst and best images")
+            contact_sheet(gt, dt, dx.errors.types, dx.match, rows, skeleton, paths,
+                          f"{a['method']}: {label} people, worst and best images", stage / name)
             galleries.append((f"{label} people", name))
     text = render(a, figures, galleries) + (f"\nNote: {skeleton_note}.\n" if skeleton_note and galleries else "")
     write_temp(stage / "analysis.md", text.encode(), out_dir / "analysis.md")

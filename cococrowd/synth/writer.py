@@ -1,8 +1,10 @@
 """Write a synthetic world in COCO's layout:
 OUT/annotations/person_keypoints_SPLIT.json and OUT/SPLIT/<12-digit id>.jpg.
 
-Images are written first, each atomically; the annotation file last, so its
-presence means the world is complete."""
+All or none: the images are drawn into a hidden staging folder and the annotation file into a
+temporary file, and both are renamed into place only once every image is drawn (the annotation
+file last, so its presence means the world is complete). A failure (a full disk, Ctrl-C) leaves
+the folder as it was."""
 from __future__ import annotations
 
 import os
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..cocofile import atomic_output, write_json
+from ..cocofile import atomic_output, dump_json, output_error, staged_folder, write_temp
 from .coco import file_name, to_coco
 from .render import image_plan, render
 from .world import Scenes, generate_scenes
@@ -46,11 +48,14 @@ def synthesize(out: str | os.PathLike, split: str, n_images: int, seed: int = 0,
     _check_options(out, split, n_images, workers)
     out = Path(out)
     scenes = generate_scenes(n_images, seed)
-    image_dir = None
-    if not annotations_only:
-        image_dir = _prepare_dir(out / split)
-        _write_images(scenes, seed, image_dir, workers or default_workers(), progress)
-    path = write_json(annotation_path(out, split), to_coco(scenes, split, seed))
+    path = annotation_path(out, split)
+    encoded = dump_json(to_coco(scenes, split, seed))
+    image_dir = None if annotations_only else out / split
+    with atomic_output(path) as tmp:
+        write_temp(tmp, encoded, path)     # first: a full disk shows before any image is drawn
+        if image_dir is not None:
+            with staged_folder(image_dir, split) as stage:
+                _write_images(scenes, seed, stage, workers or default_workers(), progress)
     return SynthResult(annotations=path, image_dir=image_dir, n_images=n_images,
                        n_people=len(scenes.image), n_crowd_regions=len(scenes.crowd_image))
 
@@ -69,23 +74,13 @@ def _check_options(out, split: str, n_images: int, workers: int | None) -> None:
         raise ValueError(f"workers must be >= 1, got {workers!r}")
     if not _SPLIT_NAME.match(split or ""):
         raise ValueError(f"split name {split!r} must be letters, digits, '_', '.' or '-' (e.g. train2014)")
-    _prepare_dir(Path(out) / "annotations")
-
-
-def _prepare_dir(path: Path) -> Path:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ValueError(f"cannot write to {path}: {err.strerror or err}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write to {path}: permission denied")
-    return path
+    if Path(out).exists() and not os.access(out, os.W_OK | os.X_OK):   # before the world is drawn
+        raise output_error(out, PermissionError(13, "Permission denied"))
 
 
 def _render_one(task: tuple) -> None:
     plan, seed, path = task
-    with atomic_output(path) as tmp:
-        render(plan, seed).save(tmp, format="JPEG", quality=JPEG_QUALITY)
+    render(plan, seed).save(path, format="JPEG", quality=JPEG_QUALITY)   # into the staging folder
 
 
 def _write_images(scenes: Scenes, seed: int, image_dir: Path, workers: int, progress: bool) -> None:

@@ -15,7 +15,7 @@ from pycocotools.coco import COCO
 
 from cococrowd.build import build_crowd
 from cococrowd.cli import main
-from cococrowd.cocofile import load_keypoint_file
+from cococrowd.cocofile import OutputError, load_keypoint_file
 from cococrowd.synth import generate_scenes, make_world, synthesize, write_world
 
 # COCO's person category, copied from person_keypoints_val2017.json
@@ -277,7 +277,7 @@ def test_bad_options_fail_clearly_without_output(tmp_path):
         write_world(tmp_path / "b", "../x", 2)
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(ValueError, match="cannot write to .*file"):
+    with pytest.raises(OutputError, match=r"file/out/annotations/person_keypoints_train2014.json: cannot write \(Not a directory\)"):
         write_world(blocker / "out", "train2014", 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
@@ -288,7 +288,7 @@ def test_cli_errors_name_the_option(tmp_path):
     assert res.exit_code == 2 and "--images" in res.output
     (tmp_path / "f").write_text("")
     res = runner.invoke(main, ["synth", "--out", str(tmp_path / "f" / "w"), "--images", "2"])
-    assert res.exit_code == 2 and "cannot write to" in res.output
+    assert res.exit_code == 2 and res.output == f"error: {tmp_path / 'f' / 'w' / 'annotations'}/person_keypoints_train2014.json: cannot write (Not a directory)\n"
 
 
 def test_cli_writes_coco_layout(tmp_path):
@@ -300,7 +300,7 @@ def test_cli_writes_coco_layout(tmp_path):
     assert (tmp_path / "annotations" / "person_keypoints_train2014.json").is_file()
 
 
-def test_failure_while_drawing_leaves_no_annotation_file(tmp_path, monkeypatch):
+def test_failure_while_drawing_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
     import cococrowd.synth.writer as writer
 
     real, calls = writer.render, []
@@ -314,6 +314,4 @@ def test_failure_while_drawing_leaves_no_annotation_file(tmp_path, monkeypatch):
     monkeypatch.setattr(writer, "render", failing_render)
     with pytest.raises(RuntimeError, match="disk full"):
         synthesize(tmp_path, "train2014", 5, workers=1)
-    assert not (tmp_path / "annotations" / "person_keypoints_train2014.json").exists()
-    left = sorted(p.name for p in (tmp_path / "train2014").iterdir())
-    assert left == ["000000000001.jpg", "000000000002.jpg"]  # whole files only, no temporaries
+    assert list(tmp_path.iterdir()) == []   # no annotation file, no images, no folders it made

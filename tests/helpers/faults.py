@@ -30,11 +30,13 @@ def _read_only(monkeypatch, folder):
 
 
 def _disk_full(monkeypatch, suffix=".part", only=None):
-    """Writing a temporary output file fails with ENOSPC (``only``: names containing it)."""
+    """Writing a temporary output file, or a file in a staging folder, fails with ENOSPC
+    (``only``: names containing it)."""
     real_bytes, real_text = pathlib.Path.write_bytes, pathlib.Path.write_text
 
     def full(self):
-        return self.name.endswith(suffix) and (only is None or only in self.name)
+        staged = self.name.endswith(suffix) or self.parent.name.endswith(suffix)
+        return staged and (only is None or only in self.name)
 
     def write_bytes(self, data):
         if full(self):
