@@ -18,7 +18,8 @@ LAYERS = [
     ("methods", ["benchmarks.seqpose", "baselines"]),
     ("report", ["benchmarks.scores_report"]),
     ("orchestration", ["benchmarks.evaluate", "benchmarks.run"]),
-    ("cli", ["benchmarks.cli", "cococrowd.cli", "benchmarks", "baselines"]),   # (and the package roots)
+    ("cli", ["benchmarks.cli", "cococrowd.cli", "benchmarks.launch", "cococrowd.launch", "benchmarks",
+             "baselines"]),   # (and the package roots)
 ]
 
 
