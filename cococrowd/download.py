@@ -72,6 +72,9 @@ SPLITS: dict[str, tuple[str, str]] = {
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30
+# a file whose size nobody states (no published size, no Content-Length) may not grow past the
+# largest COCO archive: a server that streams forever stops there instead of filling the disk
+MAX_UNSTATED_SIZE = max(a.size for a in ARCHIVES.values() if a.size)
 
 
 def check_split(split: str) -> None:
@@ -141,13 +144,16 @@ def _total_size(resp: http.client.HTTPResponse, offset: int) -> int | None:
 
 
 def fetch(url: str, dest: Path, *, size: int | None, md5: str | None, retries: int = 5,
-          progress: bool = True, opener: Callable[[str, int], http.client.HTTPResponse] = _open) -> Path:
+          progress: bool = True, opener: Callable[[str, int], http.client.HTTPResponse] = _open,
+          max_size: int | None = None) -> Path:
     """Download ``url`` to ``dest`` through ``dest.part`` with Range resume.
 
     Resumes an existing ``.part`` file; retries an interrupted transfer up to
     ``retries`` times from where it stopped. Checks the size (published, else
     the server's) and the MD5 when known; a mismatch deletes the ``.part`` file
-    and raises, so only a verified archive ever appears at ``dest``."""
+    and raises, so only a verified archive ever appears at ``dest``. With neither size known,
+    the ``.part`` stops at ``max_size`` (default :data:`MAX_UNSTATED_SIZE`)."""
+    max_size = MAX_UNSTATED_SIZE if max_size is None else max_size
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     expected = size
@@ -174,10 +180,12 @@ def fetch(url: str, dest: Path, *, size: int | None, md5: str | None, retries: i
                 raise DownloadError(f"{url}: server offers {total} bytes, expected {expected}; "
                                     "is the base URL right? Nothing was kept.")
             try:
-                _copy(resp, part, offset, expected, progress, dest.name)
+                _copy(resp, part, offset, expected, progress, dest.name, cap=max_size)
             except _TooLong:
                 part.unlink(missing_ok=True)
-                raise DownloadError(f"{url}: the server sent more than the {expected} bytes expected; "
+                stated = (f"the {expected} bytes expected" if expected is not None else
+                          f"{max_size} bytes, with no size stated (larger than any COCO archive)")
+                raise DownloadError(f"{url}: the server sent more than {stated}; "
                                     "is the base URL right? Nothing was kept.") from None
             except (http.client.IncompleteRead, ConnectionError, socket.timeout, OSError) as err:
                 failures += 1
@@ -214,14 +222,16 @@ class _TooLong(Exception):
     """The server sent more bytes than the file's expected size."""
 
 
-def _copy(resp, part: Path, offset: int, total: int | None, progress: bool, label: str) -> None:
-    """Append the response to ``part``; with ``total`` known, reading stops there (the ``.part``
-    never grows past it) and a byte more from the server is :class:`_TooLong`."""
+def _copy(resp, part: Path, offset: int, total: int | None, progress: bool, label: str,
+          cap: int | None = None) -> None:
+    """Append the response to ``part``; reading stops at ``total`` when known, else at ``cap``
+    (the ``.part`` never grows past it), and a byte more from the server is :class:`_TooLong`."""
+    limit = total if total is not None else cap
     mode = "ab" if offset else "wb"
     with open(part, mode) as out, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
                                        unit_divisor=1024, desc=label, disable=not progress or None,
                                        leave=False) as bar:
-        left = None if total is None else total - offset
+        left = None if limit is None else limit - offset
         while left is None or left > 0:
             block = resp.read(CHUNK if left is None else min(CHUNK, left))
             if not block:

@@ -422,3 +422,25 @@ def test_archive_that_would_unpack_past_the_cap_is_refused(tmp_path, monkeypatch
     with pytest.raises(DownloadError, match="would unpack"):
         download.unpack_images(root / "val2014.zip", root, "val2014", progress=False)
     assert _listing(root) == ["val2014.zip"]
+
+
+def test_download_with_no_stated_size_stops_at_the_cap(tmp_path, monkeypatch):
+    """No published size and no Content-Length: the .part stops at max_size (by default the
+    largest COCO archive), not at a full disk."""
+    sizes = []
+    real_copy = download._copy
+
+    def copy(resp, part, *a, **k):
+        try:
+            real_copy(resp, part, *a, **k)
+        finally:
+            sizes.append(part.stat().st_size)
+    monkeypatch.setattr(download, "_copy", copy)
+    files = _files()
+    path = next(iter(files))
+    with _Endless(files, extra=3 * download.CHUNK) as srv:
+        with pytest.raises(DownloadError, match="sent more than 100000 bytes, with no size stated"):
+            download.fetch(srv.url + path, tmp_path / "a.zip", size=None, md5=None, progress=False,
+                           max_size=100_000)
+    assert sizes == [100_000] and _listing(tmp_path) == []
+    assert download.MAX_UNSTATED_SIZE == 19336861798     # train2017.zip, the largest archive
