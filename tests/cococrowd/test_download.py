@@ -389,7 +389,8 @@ class _Endless(_Server):
         self.httpd.RequestHandlerClass = Handler
 
 
-def test_download_stops_at_the_published_size(tmp_path, monkeypatch):
+def _part_sizes(monkeypatch) -> list[int]:
+    """The size of the .part file after each transfer (a list filled as they happen)."""
     sizes = []
     real_copy = download._copy
 
@@ -399,6 +400,11 @@ def test_download_stops_at_the_published_size(tmp_path, monkeypatch):
         finally:
             sizes.append(part.stat().st_size)
     monkeypatch.setattr(download, "_copy", copy)
+    return sizes
+
+
+def test_download_stops_at_the_published_size(tmp_path, monkeypatch):
+    sizes = _part_sizes(monkeypatch)
     with _Endless(_files(), extra=5 * download.CHUNK) as srv:
         with pytest.raises(DownloadError, match=f"sent more than the {len(ANN_ZIP)} bytes expected"):
             download_split("val2014", tmp_path, base_url=srv.url, archives=_catalogue(), log=_quiet, progress=False)
@@ -427,15 +433,7 @@ def test_archive_that_would_unpack_past_the_cap_is_refused(tmp_path, monkeypatch
 def test_download_with_no_stated_size_stops_at_the_cap(tmp_path, monkeypatch):
     """No published size and no Content-Length: the .part stops at max_size (by default the
     largest COCO archive), not at a full disk."""
-    sizes = []
-    real_copy = download._copy
-
-    def copy(resp, part, *a, **k):
-        try:
-            real_copy(resp, part, *a, **k)
-        finally:
-            sizes.append(part.stat().st_size)
-    monkeypatch.setattr(download, "_copy", copy)
+    sizes = _part_sizes(monkeypatch)
     files = _files()
     path = next(iter(files))
     with _Endless(files, extra=3 * download.CHUNK) as srv:
