@@ -506,6 +506,9 @@ def _person_schema(categories: list, source: str) -> KeypointSchema:
     if not isinstance(kps, list) or not kps:
         raise CocoFormatError(source, f"categories[{i}].keypoints",
                               "the person category must list its keypoint names (is this a person_keypoints file?)")
+    for j, name in enumerate(kps):
+        if not isinstance(name, str) or not name:
+            raise CocoFormatError(source, f"categories[{i}].keypoints[{j}]", f"must be a keypoint name, got {name!r}")
     skeleton = cat.get("skeleton") or []
     return KeypointSchema(category_id=cat["id"], keypoints=list(kps), skeleton=skeleton, category=cat)
 

@@ -42,6 +42,9 @@ CASES = {
     "missing images key": (lambda d: d.pop("images"), "images: missing key"),
     "no person category": (lambda d: d["categories"][0].__setitem__("name", "dog"), "categories: no 'person' category"),
     "no keypoint names": (lambda d: d["categories"][0].pop("keypoints"), "categories[0].keypoints"),
+    "keypoint name not a string": (lambda d: d["categories"][0].__setitem__(   # a new list: the names are shared
+        "keypoints", d["categories"][0]["keypoints"][:3] + [{"value": "x"}] + d["categories"][0]["keypoints"][4:]),
+                                   "categories[0].keypoints[3]: must be a keypoint name, got {'value': 'x'}"),
     "image width": (lambda d: d["images"][2].__setitem__("width", 0), "images[2].width: must be a positive number"),
     "visibility flag": (lambda d: d["annotations"][0]["keypoints"].__setitem__(2, 7), "annotations[0].keypoints[2]: visibility flag"),
     "bbox string": (lambda d: d["annotations"][3]["bbox"].__setitem__(0, "1"), "annotations[3].bbox: x must be a number, got '1'"),

@@ -146,3 +146,19 @@ def test_bench_run_analyzes_and_bench_report_puts_methods_side_by_side(crowd, tm
     assert "## Error types side by side" in text
     row = next(line for line in text.split("**inversion**")[1].splitlines() if line.startswith("| inverted"))
     assert row.split("|")[2].strip() not in ("0.0%", "n/a")
+
+
+@pytest.mark.parametrize("name", [{"value": "nose"}, ["nose"], 3, ""])
+def test_a_keypoint_name_that_is_not_a_string_is_one_line(crowd, tmp_path, name):
+    """Found by the fuzz sweep: a keypoint name wrapped in an object was a TypeError traceback."""
+    gt = json.loads(crowd.read_text())
+    results = ground_truth_results(gt)
+    gt["categories"][0]["keypoints"][0] = name
+    bad, res = tmp_path / "gt.json", tmp_path / "res.json"
+    bad.write_text(json.dumps(gt))
+    res.write_text(json.dumps(results))
+    for command in ("analyze", "score"):
+        r = CliRunner().invoke(bench, [command, "--gt", str(bad), "--results", str(res), "--out", str(tmp_path / "o")])
+        assert r.exit_code == 2 and r.output == f"error: {bad}: categories[0].keypoints[0]: must be a keypoint name, " \
+                                                f"got {name!r}\n", r.output
+        assert not (tmp_path / "o").exists()
