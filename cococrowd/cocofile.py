@@ -513,15 +513,20 @@ def _person_schema(categories: list, source: str) -> KeypointSchema:
     return KeypointSchema(category_id=cat["id"], keypoints=list(kps), skeleton=skeleton, category=cat)
 
 
+def _check_record(rec: Any, where: str, keys: tuple[str, ...], source: str) -> None:
+    """An image or annotation record: an object with ``keys`` and an integer id."""
+    if not isinstance(rec, dict):
+        raise CocoFormatError(source, where, "must be an object")
+    for key in keys:
+        if key not in rec:
+            raise CocoFormatError(source, f"{where}.{key}", "missing key")
+    if not _is_id(rec["id"]):
+        raise CocoFormatError(source, f"{where}.id", f"must be an integer, got {rec['id']!r}")
+
+
 def _check_image(img: Any, i: int, source: str) -> None:
     where = f"images[{i}]"
-    if not isinstance(img, dict):
-        raise CocoFormatError(source, where, "must be an object")
-    for key in ("id", "width", "height", "file_name"):
-        if key not in img:
-            raise CocoFormatError(source, f"{where}.{key}", "missing key")
-    if not _is_id(img["id"]):
-        raise CocoFormatError(source, f"{where}.id", f"must be an integer, got {img['id']!r}")
+    _check_record(img, where, ("id", "width", "height", "file_name"), source)
     for key in ("width", "height"):
         v = img[key]
         if not _finite(v) or v <= 0:
@@ -712,13 +717,7 @@ def _images_ok(images: list) -> bool:
 
 def _check_annotation(ann: Any, i: int, k: int, image_ids: dict, source: str) -> None:
     where = f"annotations[{i}]"
-    if not isinstance(ann, dict):
-        raise CocoFormatError(source, where, "must be an object")
-    for key in ("id", "image_id", "category_id", "bbox"):
-        if key not in ann:
-            raise CocoFormatError(source, f"{where}.{key}", "missing key")
-    if not _is_id(ann["id"]):
-        raise CocoFormatError(source, f"{where}.id", f"must be an integer, got {ann['id']!r}")
+    _check_record(ann, where, ("id", "image_id", "category_id", "bbox"), source)
     if not _is_id(ann["image_id"]) or ann["image_id"] not in image_ids:
         raise CocoFormatError(source, f"{where}.image_id", f"refers to unknown image id {ann['image_id']!r}")
     check_bbox(ann["bbox"], f"{where}.bbox", source)

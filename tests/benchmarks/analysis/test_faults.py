@@ -2,26 +2,18 @@
 or a failure part-way through the pictures, one `error:` line naming the output, exit 2, and
 the folder as it was (an earlier run stays whole, no staging left)."""
 import errno
-import json
 
 import pytest
 from click.testing import CliRunner
 from tests.helpers.faults import EACCES, ENOSPC, _all, _disk_full, _one_error, _read_only
-from tests.helpers.synthcrowd import build_synthetic_crowd
+from tests.helpers.synthcrowd import crowd_and_results
 
 from benchmarks.cli import main as bench
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("analyze_faults")
-    gt = build_synthetic_crowd(root, images=4, seed=5)
-    data = json.loads(gt.read_text())
-    results = [{"image_id": a["image_id"], "category_id": a["category_id"], "keypoints": a["keypoints"],
-                "score": 0.9} for a in data["annotations"] if not a["ignore"]]
-    res = root / "results.json"
-    res.write_text(json.dumps(results))
-    return gt, res
+    return crowd_and_results(tmp_path_factory.mktemp("analyze_faults"), images=4, seed=5)
 
 
 def _analyze(files, out, gallery=1):

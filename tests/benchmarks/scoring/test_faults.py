@@ -1,27 +1,18 @@
 """`bench score` under a read-only output folder or a full disk: one `error:` line naming the
 output and the system's reason, exit 2, nothing partial (no scores.json without its report, no
 staging), and an earlier run in the folder stays whole (issue 9, item 11)."""
-import json
 
 import pytest
 from click.testing import CliRunner
 from tests.helpers.faults import EACCES, ENOSPC, _all, _disk_full, _one_error, _read_only
-from tests.helpers.synthcrowd import build_synthetic_crowd
+from tests.helpers.synthcrowd import crowd_and_results
 
 from benchmarks.cli import main as bench
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("score_faults")
-    gt = build_synthetic_crowd(root, images=3, seed=11)
-    data = json.loads(gt.read_text())
-    results = [{"image_id": a["image_id"], "category_id": a["category_id"], "keypoints": a["keypoints"],
-                "score": 0.9} for a in data["annotations"] if not a["ignore"]]
-    assert results
-    res = root / "results.json"
-    res.write_text(json.dumps(results))
-    return gt, res
+    return crowd_and_results(tmp_path_factory.mktemp("score_faults"), images=3, seed=11)
 
 
 def _score(files, out):
