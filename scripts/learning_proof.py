@@ -170,7 +170,8 @@ def fmt(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def spread(values: list[float]) -> str:
+def spread(values: list[float | None]) -> str:
+    values = [v for v in values if v is not None]   # a bucket a run had no people in
     if len(values) < 2:
         return fmt(values[0]) if values else "n/a"
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
@@ -255,6 +256,20 @@ def summary_markdown(result: dict) -> str:
             lines.append(f"| {run_label(r)} | {r['seed']} | " + " | ".join(
                 fmt(f["ap_by_people"][b]["AP"]) + ci_text(f["ap_by_people"][b]["ap_ci"]) for b in buckets) + " | "
                 + " | ".join(fmt(f["swap_by_people"].get(b)) for b in buckets) + " |")
+        lines += ["", "Per method, mean ± sd over its seeds (the side-by-side table of method_comparison.md):", "",
+                  "| run | seeds | AP | " + " | ".join(f"AP {b}" for b in buckets) + " | counting exact @0.05 | "
+                  "counting exact @val-chosen | swap share all | " + " | ".join(f"swap {b}" for b in buckets) + " |",
+                  "|---|---|---|" + "---|" * (2 * len(buckets) + 3)]
+        for g in groups:
+            fs = [r["final"] for r in runs if run_label(r) == g]
+            chosen = [r["at_chosen_threshold"]["counting_exact"] for r in runs
+                      if run_label(r) == g and r.get("at_chosen_threshold")]
+            lines.append(f"| {g} | {len(fs)} | {spread([f['AP'] for f in fs])} | "
+                         + " | ".join(spread([f["ap_by_people"][b]["AP"] for f in fs]) for b in buckets)
+                         + f" | {spread([f['counting_exact'] for f in fs])} | "
+                         f"{spread(chosen) if chosen else 'n/a (no stop step)'} | "
+                         f"{spread([f['error_fractions'].get('swap') for f in fs])} | "
+                         + " | ".join(spread([f["swap_by_people"].get(b) for f in fs]) for b in buckets) + " |")
     lines += ["", "Learning curves (held-out test half, each point after the epoch shown):", ""]
     for r in runs:
         lines.append(f"- {run_label(r)} seed {r['seed']}: " + "; ".join(
