@@ -35,19 +35,7 @@ from benchmarks.engine.registry import get_method  # noqa: E402
 from benchmarks.engine.train import train_on_file  # noqa: E402
 from benchmarks.run import run_method  # noqa: E402
 from cococrowd.cocofile import write_json  # noqa: E402
-from learning_proof import make_world  # noqa: E402
-
-
-def apply_settings(config, settings: list[str]):
-    """``SECTION.KEY=VALUE`` overrides (VALUE in TOML syntax), checked as a config file's."""
-    import tomllib
-    from benchmarks.engine.config import config_from_dict
-    raw = config.to_dict()
-    for spec in settings:
-        key, _, value = spec.partition("=")
-        section, _, name = key.partition(".")
-        raw.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
-    return config_from_dict(raw, type(config), "--set")
+from learning_proof import apply_settings, make_world  # noqa: E402
 
 
 def one_method(name: str, config_path: Path, train_gt: Path, heldout: Path, work: Path, minutes: float,

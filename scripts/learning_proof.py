@@ -51,6 +51,18 @@ def cococrowd(*args: str) -> None:
     main(list(args), standalone_mode=False)
 
 
+def apply_settings(config, settings: list[str]):
+    """``SECTION.KEY=VALUE`` overrides (VALUE in TOML syntax), checked as a config file's."""
+    import tomllib
+    from benchmarks.engine.config import config_from_dict
+    raw = config.to_dict()
+    for spec in settings:
+        key, _, value = spec.partition("=")
+        section, _, name = key.partition(".")
+        raw.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
+    return config_from_dict(raw, type(config), "--set")
+
+
 def make_world(work: Path, train_images: int, heldout_images: int, seed: int) -> tuple[Path, Path]:
     """(training COCO-crowd file, held-out COCO-crowd file); reused when already there."""
     train_gt = work / "crowd" / "annotations" / "crowd_train2014.json"
@@ -202,7 +214,9 @@ def plot_curves(runs: list[dict], path: Path) -> None:
 
 def run_label(r: dict) -> str:
     name = r.get("method", "ours")
-    return f"{name} lambda0={r['part_weight']:g}" if name == "ours" else name
+    label = f"{name} lambda0={r['part_weight']:g}" if name == "ours" else name
+    variant = ([Path(r["config"]).stem] if r.get("config") else []) + list(r.get("settings") or [])
+    return label + (f" ({', '.join(variant)})" if variant else "")
 
 
 def ci_text(ci: dict | None) -> str:
@@ -302,6 +316,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (instead of the --minutes probe)")
     p.add_argument("--work", type=Path, default=REPO / "runs" / "learning_proof", help="working folder")
     p.add_argument("--method", choices=sorted(CONFIGS), default="ours", help="the learned method to train")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config value (TOML syntax), e.g. curriculum.start_people=12; repeatable")
     p.add_argument("--config", type=Path, default=None,
                    help="model/data/optimiser settings (default: configs/seqpose_cpu_proof.toml for ours, "
                         "configs/ae_cpu_proof.toml for ae; epochs and milestones are set here)")
@@ -330,7 +346,7 @@ def main(argv=None) -> int:
     val = heldout.with_name(heldout.name.replace("_test.json", "_val.json"))
     method = get_method(args.method, progress=False)
     config_path = args.config or CONFIGS[args.method]
-    base = method.load_config(config_path)
+    base = apply_settings(method.load_config(config_path), args.settings)
     dataset, codec = training_dataset(method, base, train_gt)
     names = dataset.keypoint_names
     if args.epochs is None:
@@ -346,7 +362,7 @@ def main(argv=None) -> int:
     weights = args.part_weights if args.method == "ours" else [None]
     for seed in args.seeds:
         for weight in weights:
-            config = method.load_config(config_path)
+            config = apply_settings(method.load_config(config_path), args.settings)
             config.train.seed = seed
             config.optim.epochs, config.optim.milestones = epochs, milestones
             if weight is not None:
@@ -357,6 +373,10 @@ def main(argv=None) -> int:
             out = args.work / (f"lambda{weight:g}_seed{seed}" if weight is not None else f"{args.method}_seed{seed}")
             runs.append(one_run(args.method, config, training_dataset(method, config, train_gt)[0], names,
                                 codec.collate, heldout, val, out, args.evals, args.device))
+            if args.config is not None:   # a variant of the method's own config: its runs are a group of their own
+                runs[-1]["config"] = args.config.name
+            if args.settings:
+                runs[-1]["settings"] = args.settings
             partial = {"runs": runs}
             write_json(args.work / "summary.partial.json", partial, indent=True)
 
