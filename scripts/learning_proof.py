@@ -36,6 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.engine import distributed  # noqa: E402
+from benchmarks.engine.cpu_math import denormals_flushed  # noqa: E402
 from benchmarks.engine.registry import get_method  # noqa: E402
 from benchmarks.engine.train import Trainer, make_loader, train, training_dataset  # noqa: E402
 from cococrowd.cocofile import write_json  # noqa: E402
@@ -80,6 +81,7 @@ def make_world(work: Path, train_images: int, heldout_images: int, seed: int) ->
     return train_gt, heldout
 
 
+@denormals_flushed()   # as train() runs
 def probe_seconds_per_epoch(method, config, dataset, names, collate, device: str = "cpu", steps: int = 6) -> float:
     """CPU seconds of a few real training steps, scaled to one epoch: the training process's own
     time, so a machine loaded by other work does not change the epochs (with one torch thread

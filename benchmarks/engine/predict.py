@@ -19,6 +19,7 @@ from tqdm import tqdm
 from cococrowd.cocofile import CocoFormatError, load_keypoint_file
 
 from . import checkpoint
+from .cpu_math import denormals_flushed
 
 
 def load_trained(method, path: str | Path, device: torch.device) -> tuple[torch.nn.Module, Any, list[str]]:
@@ -86,6 +87,7 @@ def people_to_results(keypoints: np.ndarray, scores: np.ndarray, affine: np.ndar
 
 
 @torch.no_grad()
+@denormals_flushed()
 def predict_dataset(infer: Callable[[dict, bool], list], dataset, codec, *, category_id: int,
                     flip_permutation: list[int], flip: bool = True, batch_size: int = 8, workers: int = 0,
                     progress: bool = True) -> list[dict]:

@@ -32,6 +32,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from . import checkpoint, distributed
+from .cpu_math import denormals_flushed
 from .config import config_from_dict
 
 
@@ -231,6 +232,7 @@ def resume_config(method, saved: dict, given: Any | None, path: Path) -> Any:
     return config.validate(str(path))
 
 
+@denormals_flushed()   # from before the model exists, so torch's CPU worker threads inherit it
 def train(method, config: Any | None, dataset: Dataset, out_dir: str | Path, *, keypoint_names: Iterable[str],
           collate_fn: Callable, resume: bool = False, device: str | None = None,
           stop_after: int | None = None, deadline: float | None = None, progress: bool = True,
