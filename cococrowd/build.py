@@ -386,19 +386,15 @@ def _run_build(ann_path, img_dir, name, out, iou, margin, workers, no_images, sk
     # temporaries, then the crops folder, the file and its manifest go into place (a full disk
     # at any step leaves the previous outputs as they were)
     with removing_new_dirs(out):
-        _publish(crowd, img_dir, out, name, json_path, encoded, manifest_bytes, no_images, workers, progress)
-    return manifest
-
-
-def _publish(crowd, img_dir, out, name, json_path, encoded, manifest_bytes, no_images, workers, progress) -> None:
-    stage = None if no_images else cut_crops(crowd["images"], img_dir, out / name, workers, progress)
-    try:
-        with atomic_output(out / f"manifest_{name}.json") as tmp_manifest, atomic_output(json_path) as tmp_json:
-            write_temp(tmp_json, encoded, json_path)
-            write_temp(tmp_manifest, manifest_bytes, out / f"manifest_{name}.json")
+        stage = None if no_images else cut_crops(crowd["images"], img_dir, out / name, workers, progress)
+        try:
+            with atomic_output(out / f"manifest_{name}.json") as tmp_manifest, atomic_output(json_path) as tmp_json:
+                write_temp(tmp_json, encoded, json_path)
+                write_temp(tmp_manifest, manifest_bytes, out / f"manifest_{name}.json")
+                if stage is not None:
+                    replace_dir(stage, out / name)
+                    stage = None
+        finally:
             if stage is not None:
-                replace_dir(stage, out / name)
-                stage = None
-    finally:
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
+                shutil.rmtree(stage, ignore_errors=True)
+    return manifest
