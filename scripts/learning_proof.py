@@ -19,7 +19,7 @@ compare with AE* trained the same way?
    *val* half (best counting) and the test half is scored at it beside the paper's 0.05.
 4. Writes WORK/summary.json, WORK/summary.md and WORK/learning_curve.png.
 
-    python scripts/learning_proof.py --minutes 9 --seeds 0 1 2 --work runs/learning_proof
+    python scripts/learning_proof.py --epochs 16 --threads 1 --seeds 0 1 2 --evals 3 --work runs/learning_proof
 """
 from __future__ import annotations
 
@@ -218,7 +218,8 @@ def run_label(r: dict) -> str:
     name = r.get("method", "ours")
     label = f"{name} lambda0={r['part_weight']:g}" if name == "ours" else name
     variant = ([Path(r["config"]).stem] if r.get("config") else []) + list(r.get("settings") or [])
-    return label + (f" ({', '.join(variant)})" if variant else "")
+    # runs of another length are another experiment: their own group in every table
+    return label + (f" ({', '.join(variant)})" if variant else "") + f", {r['epochs']} epochs"
 
 
 def ci_text(ci: dict | None) -> str:
@@ -295,7 +296,7 @@ def summary_markdown(result: dict) -> str:
 
 
 def merge(works: list[Path], out: Path) -> int:
-    """One summary of several finished runs of this script with the same world and epochs."""
+    """One summary of several finished runs of this script on the same world."""
     parts = [json.loads((w / "summary.json").read_text()) for w in works]
     keys = ("train_regions", "heldout_images", "heldout_people")
     for part, w in zip(parts[1:], works[1:]):
