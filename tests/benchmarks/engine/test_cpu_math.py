@@ -1,5 +1,5 @@
 """Denormal floats are flushed to zero while a model trains or predicts on the CPU (they made a
-trained decoder's steps 2.6x slower, issue 18), and the caller's setting comes back after."""
+trained decoder's steps 2.5x slower, issue 18), and the caller's setting comes back after."""
 import numpy as np
 import pytest
 import torch
