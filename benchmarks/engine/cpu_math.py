@@ -3,7 +3,8 @@
 Measured (issue 18, ``perf/denormal_steps.py``): a ResNet-18 sequential decoder trained at LR
 3e-3 took 2.62 s a training step on one thread against 1.06 s with denormals flushed, same
 batches and weights; its activations and gradients had drifted into the denormal range, which
-x86 computes in slow microcode. Flushing changes only values below 1.2e-38, so results stay deterministic for a seed.
+x86 computes in slow microcode. Flushing changes only values below 1.2e-38, so results stay
+deterministic for a seed.
 """
 from __future__ import annotations
 
